@@ -1,0 +1,59 @@
+"""Provider metadata read by Airflow's providers manager.
+
+Registered through the ``apache_airflow_provider`` entry point. The module imports nothing, so
+``airflow providers list`` (which loads every provider's metadata) stays fast, and a broken
+Airflow install can still report which providers it found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_INTEGRATION = "Amazon Bedrock Fine-Tuning"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow's providers manager expects."""
+    return {
+        # Must equal the distribution name, or the providers manager rejects the whole list.
+        "package-name": "airflow-bedrock-ft",
+        "name": "Amazon Bedrock Fine-Tuning",
+        "description": (
+            "Run Amazon Bedrock model-customization jobs (fine-tuning, continued pre-training, "
+            "distillation, reinforcement fine-tuning) from Airflow, with idempotent submission, "
+            "deferrable waiting and a local Bedrock emulator."
+        ),
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.aws.amazon.com/bedrock/latest/userguide/custom-models.html",
+                "tags": ["aws"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_bedrock_ft.operators.bedrock_ft"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_bedrock_ft.sensors.bedrock_ft"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_bedrock_ft.triggers.bedrock_ft"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_bedrock_ft.hooks.bedrock_ft"],
+            }
+        ],
+        "extra-links": ["airflow_bedrock_ft.links.BedrockFineTuneJobLink"],
+    }
