@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install the plugin with its development extras, then lint, type-check and run every test.
+EXTRAS=dev
+source "$(dirname "$0")/_venv.sh"
+ruff check .
+ruff format --check airflow_bedrock_ft/core
+mypy
+exec pytest "$@"
