@@ -1,0 +1,167 @@
+"""Errors raised by the Airflow layer.
+
+Every message names the job (ARN, or name when no ARN is known), its last status and
+Bedrock's own ``failureMessage`` verbatim, and says what to do next, so the task log alone is
+enough to act on a failure.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class BedrockFineTuneError(AirflowException):
+    """Base class of this provider's errors; carries the job's identity and last known state.
+
+    :param message: the full text shown to the user.
+    :param job_arn: ARN of the job, when known.
+    :param job_name: name of the job, when known.
+    :param job_status: last status Bedrock reported.
+    :param failure_message: Bedrock's ``failureMessage``, verbatim.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_arn: str | None = None,
+        job_name: str | None = None,
+        job_status: str | None = None,
+        failure_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.job_arn = job_arn
+        self.job_name = job_name
+        self.job_status = job_status
+        self.failure_message = failure_message
+
+
+def _job_ref(job_arn: str | None, job_name: str | None) -> str:
+    if job_arn:
+        return job_arn
+    if job_name:
+        return f"named {job_name!r}"
+    return "(unknown job)"
+
+
+class JobFailedError(BedrockFineTuneError):
+    """The job ended ``Failed`` or ``Stopped``; the message quotes Bedrock's ``failureMessage``.
+
+    :param job_arn: ARN of the job.
+    :param job_status: the terminal status (``Failed`` or ``Stopped``).
+    :param failure_message: Bedrock's ``failureMessage``, verbatim (may be empty for a stop).
+    :param job_name: name of the job.
+    :param console_url: link to the job in the Bedrock console, added to the message.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_arn: str | None,
+        job_status: str | None,
+        failure_message: str | None,
+        job_name: str | None = None,
+        console_url: str | None = None,
+    ) -> None:
+        ref = _job_ref(job_arn, job_name)
+        if job_status == "Stopped":
+            head = f"Bedrock model customization job {ref} was stopped (status Stopped)."
+            hint = (
+                "A stopped job cannot be resumed and produced no custom model. Clear the task "
+                "(or let it retry) to submit a new job."
+            )
+        else:
+            head = f"Bedrock model customization job {ref} ended with status {job_status}."
+            hint = (
+                "Fix the cause Bedrock reports (often the training data format or size, or the "
+                "IAM role's access to the S3 input and output locations), then clear the task "
+                "to submit a new job."
+            )
+        reason = (
+            f"Bedrock's failureMessage: {failure_message}"
+            if failure_message
+            else "Bedrock gave no failureMessage."
+        )
+        lines = [head, reason, hint]
+        if console_url:
+            lines.append(f"Console: {console_url}")
+        super().__init__(
+            "\n".join(lines),
+            job_arn=job_arn,
+            job_name=job_name,
+            job_status=job_status,
+            failure_message=failure_message,
+        )
+
+
+class JobTimeoutError(BedrockFineTuneError):
+    """Waiting gave up (timeout or attempt budget) while the job had not finished.
+
+    :param job_arn: ARN of the job.
+    :param job_status: the last status seen.
+    :param waited: what ran out, e.g. ``"timeout of 2 days, 0:00:00"`` or ``"10 attempts"``.
+    :param stopped: whether a stop of the job was requested.
+    :param job_name: name of the job.
+    :param failure_message: Bedrock's ``failureMessage`` if any (normally none).
+    """
+
+    def __init__(
+        self,
+        *,
+        job_arn: str | None,
+        job_status: str | None,
+        waited: str,
+        stopped: bool,
+        job_name: str | None = None,
+        failure_message: str | None = None,
+    ) -> None:
+        ref = _job_ref(job_arn, job_name)
+        if stopped:
+            action = (
+                "A stop was requested, so the job will end as Stopped and produce no model. "
+                "Raise the timeout (jobs can take days) and clear the task to submit a new job."
+            )
+        else:
+            action = (
+                "The job was left running (stopping on timeout is off). Wait for it with "
+                "BedrockFineTuneJobCompletedSensor, or stop it with StopModelCustomizationJob."
+            )
+        lines = [
+            f"Gave up waiting for Bedrock model customization job {ref} after {waited}; "
+            f"last status {job_status}.",
+        ]
+        if failure_message:
+            lines.append(f"Bedrock's failureMessage: {failure_message}")
+        lines.append(action)
+        super().__init__(
+            "\n".join(lines),
+            job_arn=job_arn,
+            job_name=job_name,
+            job_status=job_status,
+            failure_message=failure_message,
+        )
+
+
+class TriggerEventError(BedrockFineTuneError):
+    """A trigger event was missing or malformed, or reported an error that is not a job outcome."""
+
+
+class JobNameConflictError(BedrockFineTuneError):
+    """A job with the requested name exists but was not submitted by this task.
+
+    :param job_name: the contested name.
+    :param job_arn: ARN of the existing job.
+    :param job_status: status of the existing job.
+    """
+
+    def __init__(self, *, job_name: str, job_arn: str | None, job_status: str | None) -> None:
+        super().__init__(
+            f"A Bedrock model customization job named {job_name!r} already exists ({job_arn}, status "
+            f"{job_status}) and was not created by this task (its clientRequestToken differs). "
+            "Job names are unique per account and region and stay taken after the job ends. "
+            "Choose another job_name, leave job_name unset to use the name derived from the DAG "
+            "run, or pass on_name_conflict='suffix' to submit under a derived fresh name.",
+            job_arn=job_arn,
+            job_name=job_name,
+            job_status=job_status,
+        )

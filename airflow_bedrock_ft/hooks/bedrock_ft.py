@@ -1,0 +1,426 @@
+"""Hook for Amazon Bedrock model-customization jobs.
+
+The hook owns credentials and clients and offers a few named calls that return plain dicts.
+It decides nothing about job statuses itself: :func:`airflow_bedrock_ft.core.states.classify`
+does.
+
+Asynchronous calls share one aiobotocore client per event loop and per (connection id,
+region, endpoint): a triggerer running hundreds of waits keeps a handful of clients and
+connection pools instead of building a session, resolving credentials and opening a pool per
+trigger and per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import sys
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from asgiref.sync import sync_to_async
+from botocore.exceptions import ClientError, HTTPClientError, SSLError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from airflow_bedrock_ft.core.states import Outcome, classify, phase_summary
+from airflow_bedrock_ft.exceptions import JobTimeoutError
+
+#: AWS error codes that mean "try again later" rather than "this request is wrong".
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServerException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailableException",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+#: Error codes Bedrock (or a compatible server) uses when a job name is already taken. The
+#: documented duplicate-name error is a ValidationException; moto answers with an unmodelled
+#: ResourceInUseException. A code alone is not proof (ValidationException has many causes),
+#: so the operator confirms a clash by looking the name up.
+NAME_IN_USE_ERROR_CODES = frozenset({"ValidationException", "ConflictException", "ResourceInUseException"})
+
+#: Longest wait between two polls after transient errors, in seconds.
+MAX_TRANSIENT_DELAY = 300.0
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError``, else None."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True for throttling, server-side (5xx) and connection errors, which a later retry may fix.
+
+    Decided by error code, HTTP status and exception type, never by message text.
+    """
+    if isinstance(exc, ClientError):
+        if error_code(exc) in TRANSIENT_ERROR_CODES:
+            return True
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return isinstance(status, int) and status >= 500
+    if isinstance(exc, SSLError):
+        return False
+    if isinstance(exc, (BotoConnectionError, HTTPClientError, ConnectionError, asyncio.TimeoutError)):
+        return True
+    aiohttp = sys.modules.get("aiohttp")
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientError)
+
+
+def jittered(seconds: float, spread: float = 0.1) -> float:
+    """``seconds`` moved randomly by up to ``spread`` (a fraction) either way.
+
+    Many waits started together (a mapped task, a sweep) would otherwise poll in lockstep.
+    """
+    return max(0.0, seconds * random.uniform(1.0 - spread, 1.0 + spread))
+
+
+def transient_delay(poll_interval: float, failures: int) -> float:
+    """Delay before the next poll after ``failures`` consecutive transient errors (1-based).
+
+    Starts at the smaller of ``poll_interval`` and 5 s and doubles per failure, capped at the
+    larger of ``poll_interval`` and :data:`MAX_TRANSIENT_DELAY`; jittered.
+    """
+    base = min(poll_interval, 5.0) if poll_interval > 0 else 1.0
+    cap = max(poll_interval, MAX_TRANSIENT_DELAY)
+    return jittered(min(cap, base * (2 ** max(0, failures - 1))))
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return None if value is None else str(value)
+
+
+def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts about a job that waiters report, as JSON primitives.
+
+    :param job: a GetModelCustomizationJob response.
+    """
+    validation = job.get("validationMetrics") or []
+    validation_loss = None
+    if validation and isinstance(validation[0], Mapping):
+        validation_loss = validation[0].get("validationLoss")
+    return {
+        "job_arn": job.get("jobArn"),
+        "job_name": job.get("jobName"),
+        "job_status": job.get("status"),
+        "failure_message": job.get("failureMessage"),
+        "output_model_arn": job.get("outputModelArn"),
+        "output_model_name": job.get("outputModelName"),
+        "training_loss": (job.get("trainingMetrics") or {}).get("trainingLoss"),
+        "validation_loss": validation_loss,
+        "output_s3_uri": (job.get("outputDataConfig") or {}).get("s3Uri"),
+        "phases": phase_summary(job),
+        "end_time": _iso(job.get("endTime")),
+    }
+
+
+def _strip_metadata(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+# --- shared async clients ---------------------------------------------------------------------
+
+
+@dataclass
+class _LoopClients:
+    """The async clients of one event loop."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: (aws_conn_id, requested region) -> (aws_conn_id, resolved region, endpoint url)
+    aliases: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    clients: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    contexts: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    resolutions: int = 0
+
+
+# Keyed by the loop object itself so a closed, collected loop drops its clients with it.
+_LOOP_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_clients() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    entry = _LOOP_CLIENTS.get(loop)
+    if entry is None:
+        entry = _LOOP_CLIENTS[loop] = _LoopClients()
+    return entry
+
+
+async def close_shared_async_clients() -> None:
+    """Close every shared async client of the running event loop (tests, orderly shutdown)."""
+    loop = asyncio.get_running_loop()
+    entry = _LOOP_CLIENTS.pop(loop, None)
+    if entry is None:
+        return
+    for ctx in entry.contexts.values():
+        await ctx.__aexit__(None, None, None)
+
+
+def shared_async_client_stats() -> dict[str, int]:
+    """How many clients and connection resolutions the running loop has (for tests and benchmarks)."""
+    entry = _LOOP_CLIENTS.get(asyncio.get_running_loop())
+    if entry is None:
+        return {"clients": 0, "resolutions": 0}
+    return {"clients": len(entry.clients), "resolutions": entry.resolutions}
+
+
+class BedrockFineTuneHook(AwsBaseHook):
+    """Interact with Amazon Bedrock model-customization jobs through boto3 and aiobotocore.
+
+    The connection's ``endpoint_url`` (or ``service_config.bedrock.endpoint_url``) applies to
+    both the sync and the async client, so the local emulator needs no special code.
+
+    .. seealso::
+        - :class:`airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`
+        - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelCustomizationJob.html
+
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region; defaults to the connection's region.
+    """
+
+    hook_name = "Amazon Bedrock Fine-Tuning"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "bedrock"
+        super().__init__(*args, **kwargs)
+
+    # --- sync ---------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The cached boto3 ``bedrock`` client (``conn``), typed loosely for the dynamic boto3 API."""
+        return self.conn
+
+    def create_job(self, request: Mapping[str, Any]) -> str:
+        """Submit a CreateModelCustomizationJob request and return the job ARN.
+
+        :param request: the camelCase request (see :func:`airflow_bedrock_ft.core.request.build_request`).
+        """
+        response = self.client.create_model_customization_job(**request)
+        job_arn = response.get("jobArn")
+        if not job_arn:
+            # Bedrock may acknowledge a repeated clientRequestToken without echoing the ARN;
+            # the name then identifies the job that the first request created.
+            job_arn = self.get_job(request["jobName"])["jobArn"]
+        return job_arn
+
+    def get_job(self, job_identifier: str) -> dict[str, Any]:
+        """Return GetModelCustomizationJob for a job ARN or name.
+
+        :param job_identifier: job ARN or job name.
+        """
+        return _strip_metadata(self.client.get_model_customization_job(jobIdentifier=job_identifier))
+
+    def stop_job(self, job_identifier: str) -> bool:
+        """Ask Bedrock to stop a job; return False when it had already ended.
+
+        :param job_identifier: job ARN or job name.
+        """
+        try:
+            self.client.stop_model_customization_job(jobIdentifier=job_identifier)
+        except ClientError as exc:
+            # Stopping an ended job is refused; the code for that is not documented, so look
+            # at the job instead of at the message.
+            if error_code(exc) in ("ConflictException", "ValidationException"):
+                job = self.get_job(job_identifier)
+                if classify(job["status"]) is not Outcome.RUNNING or job["status"] == "Stopping":
+                    self.log.info("Job %s is already %s; nothing to stop.", job.get("jobArn"), job["status"])
+                    return False
+            raise
+        self.log.info("Requested stop of Bedrock model customization job %s.", job_identifier)
+        return True
+
+    def find_job_by_name(self, job_name: str) -> dict[str, Any] | None:
+        """Return the job called ``job_name``, or None when there is none.
+
+        :param job_name: the job name.
+        """
+        try:
+            return self.get_job(job_name)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+
+    def iter_job_summaries(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield ListModelCustomizationJobs summaries, following pagination.
+
+        :param filters: ListModelCustomizationJobs arguments (``nameContains``, ``statusEquals``, ...).
+        """
+        paginator = self.client.get_paginator("list_model_customization_jobs")
+        for page in paginator.paginate(**filters):
+            yield from page.get("modelCustomizationJobSummaries", [])
+
+    def find_job_by_token(
+        self, client_request_token: str, *, name_contains: str | None = None
+    ) -> dict[str, Any] | None:
+        """Return the job submitted with ``client_request_token``, or None.
+
+        List summaries carry no token, so each candidate is fetched; narrow the search with
+        ``name_contains``.
+
+        :param client_request_token: the token sent with CreateModelCustomizationJob.
+        :param name_contains: only consider jobs whose name contains this text.
+        """
+        filters: dict[str, Any] = {"sortBy": "CreationTime", "sortOrder": "Descending"}
+        if name_contains:
+            filters["nameContains"] = name_contains
+        for summary in self.iter_job_summaries(**filters):
+            job = self.get_job(summary["jobArn"])
+            if job.get("clientRequestToken") == client_request_token:
+                return job
+        return None
+
+    def wait_for_job(
+        self,
+        job_identifier: str,
+        *,
+        poll_interval: float = 60,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any]:
+        """Block until the job ends and return its final GetModelCustomizationJob response.
+
+        There is no attempt budget by default: jobs can run for days. Throttling, 5xx and
+        connection errors are retried with growing delay and never end the wait.
+
+        :param job_identifier: job ARN or name.
+        :param poll_interval: seconds between polls.
+        :param timeout: give up after this many seconds (monotonic clock).
+        :param max_attempts: give up after this many polls.
+        :param sleep: the sleep function (tests replace it).
+        :raises JobTimeoutError: when ``timeout`` or ``max_attempts`` runs out first; the job
+            is left running (the caller decides whether to stop it).
+        """
+        started = time.monotonic()
+        attempts = failures = 0
+        last_phase: str | None = None
+        job: dict[str, Any] = {}
+        while True:
+            attempts += 1
+            try:
+                job = self.get_job(job_identifier)
+            except Exception as exc:
+                if not is_transient_error(exc):
+                    raise
+                failures += 1
+                delay = transient_delay(poll_interval, failures)
+                self.log.warning(
+                    "Transient error polling job %s (%s, %d in a row); retrying in %.1f s.",
+                    job_identifier,
+                    error_code(exc) or type(exc).__name__,
+                    failures,
+                    delay,
+                )
+            else:
+                failures = 0
+                status = job["status"]
+                phase = phase_summary(job)
+                if phase != last_phase:
+                    self.log.info(
+                        "Job %s: status %s %s (%.0f s elapsed).",
+                        job.get("jobArn", job_identifier),
+                        status,
+                        phase,
+                        time.monotonic() - started,
+                    )
+                    last_phase = phase
+                if classify(status) is not Outcome.RUNNING:
+                    return job
+                delay = jittered(poll_interval)
+            elapsed = time.monotonic() - started
+            if max_attempts is not None and attempts >= max_attempts:
+                raise JobTimeoutError(
+                    job_arn=job.get("jobArn") or job_identifier,
+                    job_name=job.get("jobName"),
+                    job_status=job.get("status"),
+                    waited=f"{attempts} attempts",
+                    stopped=False,
+                )
+            if timeout is not None:
+                if elapsed >= timeout:
+                    raise JobTimeoutError(
+                        job_arn=job.get("jobArn") or job_identifier,
+                        job_name=job.get("jobName"),
+                        job_status=job.get("status"),
+                        waited=f"a timeout of {datetime.timedelta(seconds=timeout)}",
+                        stopped=False,
+                    )
+                delay = min(delay, max(0.0, timeout - elapsed))
+            sleep(delay)
+
+    # --- async --------------------------------------------------------------------------------
+
+    def _new_async_client_context(self) -> tuple[tuple[Any, ...], Any]:
+        # Runs in a worker thread: reading the connection (secrets backend, API server) and
+        # building the aiobotocore session are blocking.
+        endpoint = self.conn_config.get_service_endpoint_url(service_name="bedrock")
+        key = (self.aws_conn_id, self.region_name, endpoint)
+        return key, self.get_client_type(region_name=self.region_name, deferrable=True)
+
+    async def get_shared_async_client(self) -> Any:
+        """Return the event loop's aiobotocore client for this hook's connection and region.
+
+        Created lazily on first use inside the running loop; concurrent first uses wait for one
+        creation. The connection is read once per (connection id, region) in a thread.
+        """
+        entry = _loop_clients()
+        alias = (self.aws_conn_id, self._region_name)
+        resolved = entry.aliases.get(alias)
+        if resolved is not None:
+            return entry.clients[resolved]
+        async with entry.lock:
+            resolved = entry.aliases.get(alias)
+            if resolved is not None:
+                return entry.clients[resolved]
+            key, ctx = await sync_to_async(self._new_async_client_context)()
+            entry.resolutions += 1
+            if key not in entry.clients:
+                entry.clients[key] = await ctx.__aenter__()
+                entry.contexts[key] = ctx
+            entry.aliases[alias] = key
+            return entry.clients[key]
+
+    async def aget_job(self, job_identifier: str) -> dict[str, Any]:
+        """Return GetModelCustomizationJob for a job ARN or name, without blocking the loop.
+
+        :param job_identifier: job ARN or job name.
+        """
+        client = await self.get_shared_async_client()
+        response = await client.get_model_customization_job(jobIdentifier=job_identifier)
+        return _strip_metadata(response)
+
+    async def astop_job(self, job_identifier: str) -> bool:
+        """Ask Bedrock to stop a job without blocking the loop; False when it had already ended.
+
+        :param job_identifier: job ARN or job name.
+        """
+        client = await self.get_shared_async_client()
+        try:
+            await client.stop_model_customization_job(jobIdentifier=job_identifier)
+        except ClientError as exc:
+            if error_code(exc) in ("ConflictException", "ValidationException"):
+                job = await self.aget_job(job_identifier)
+                if classify(job["status"]) is not Outcome.RUNNING or job["status"] == "Stopping":
+                    return False
+            raise
+        return True
