@@ -1,1 +1,35 @@
+"""Dataset tools for Bedrock model customization: validate, convert, split and upload.
 
+Plain Python (no Airflow): the command line, the emulator and the Airflow operator share it.
+pyarrow (Parquet input) and boto3 are imported only when used.
+"""
+
+from __future__ import annotations
+
+from .convert import convert_file, convert_rows, read_rows
+from .report import DataProblem, DatasetReport, SplitTotals
+from .sources import DataFile, DatasetSourceError, list_files
+from .split import assign_split, split_file, split_records
+from .upload import content_addressed_key, sha256_file, upload_content_addressed
+from .validate import DatasetRecordError, iter_records, validate_dataset
+
+__all__ = [
+    "DataFile",
+    "DataProblem",
+    "DatasetRecordError",
+    "DatasetReport",
+    "DatasetSourceError",
+    "SplitTotals",
+    "assign_split",
+    "content_addressed_key",
+    "convert_file",
+    "convert_rows",
+    "iter_records",
+    "list_files",
+    "read_rows",
+    "sha256_file",
+    "split_file",
+    "split_records",
+    "upload_content_addressed",
+    "validate_dataset",
+]

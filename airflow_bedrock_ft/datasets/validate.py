@@ -1,0 +1,392 @@
+"""Validate a training (and validation) dataset for one base model and customization type.
+
+Streaming: each file is read line by line (``sources.iter_lines``), parsed with orjson and
+checked by the format's record validator, so memory stays flat whatever the file size.
+
+Decisions on the edge cases Bedrock documents only as "one JSON object per line":
+
+- UTF-8 BOM at the start of a file: accepted with a ``bom`` warning (many Windows tools write
+  one; Python's and most JSON readers' ``utf-8-sig`` accept it). A BOM anywhere else is a
+  ``json`` error, because it is then part of a line's JSON text.
+- CRLF line endings: accepted (``\\r`` is JSON whitespace).
+- Blank (or whitespace-only) lines: ``blank_line`` error, including at the end of the file — a
+  JSONL reader that parses every line fails on them, and Bedrock asks for exactly one JSON
+  object per line. A single final newline is not a blank line.
+- Invalid UTF-8: ``utf8`` error with the line and byte column.
+- 0-byte file: ``empty_file`` error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from airflow_bedrock_ft.core.models import (
+    Customization,
+    CustomizationType,
+    DataFormat,
+    ModelSpec,
+    resolve_model,
+)
+
+from .report import ERROR, WARNING, DataProblem, DatasetReport, SplitTotals
+from .sources import (
+    DataFile,
+    DatasetSourceError,
+    Sources,
+    as_list,
+    iter_lines,
+    list_files,
+    split_s3_uri,
+)
+from .validators import VALIDATORS, RecordValidator
+
+BOM = b"\xef\xbb\xbf"
+_EXCERPT_CHARS = 80
+
+
+class DatasetRecordError(ValueError):
+    """Raised by :func:`iter_records` for a line that is not a JSON object."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file = file
+        self.line = line
+
+
+def excerpt(line: bytes) -> str:
+    """The start of ``line`` as readable text, for reports."""
+    text = line[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").rstrip("\r\n")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 3] + "..."
+
+
+def parse_error(line: bytes, exc: Exception) -> tuple[str, str]:
+    """Classify a line orjson rejected: ``(rule, message)``."""
+    if not line.strip():
+        return "blank_line", "Blank line; every line must hold one JSON object"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return "utf8", (f"Invalid UTF-8: byte 0x{line[err.start]:02x} at byte column {err.start + 1} "
+                        f"cannot be decoded; data files must be UTF-8")
+    if line.startswith(BOM):
+        return "json", "Byte order mark (BOM) in the middle of the file; only the first line may have one"
+    msg = getattr(exc, "msg", None) or str(exc)
+    pos = getattr(exc, "pos", None)
+    detail = f"{msg} at column {pos + 1}" if isinstance(pos, int) else msg
+    if "unexpected end of data" in detail or "EOF" in detail:
+        return "json", f"Truncated JSON (the record ends early): {detail}"
+    return "json", f"Invalid JSON: {detail}"
+
+
+class _Run:
+    """State of one validation run; ``emit`` is handed to the record validator."""
+
+    def __init__(self, report: DatasetReport) -> None:
+        self.report = report
+        self.file = ""
+        self.line_no: int | None = None
+        self.line = b""
+
+    def emit(self, rule: str, message: str, severity: str = ERROR) -> None:
+        self.report.add(DataProblem(self.file, self.line_no, rule, message,
+                                    excerpt(self.line) if self.line_no is not None else "", severity))
+
+    def file_problem(self, file: str, rule: str, message: str, severity: str = ERROR) -> None:
+        self.report.add(DataProblem(file, None, rule, message, "", severity))
+
+
+def validate_dataset(
+    train: Sources,
+    validation: Sources | None = None,
+    *,
+    model: str,
+    customization_type: str = "FINE_TUNING",
+    hyperparameters: Mapping[str, str] | None = None,
+    s3_client: Any = None,
+    max_problems: int = 1000,
+    data_format: str | None = None,
+    media_bucket: str | None = None,
+) -> DatasetReport:
+    """Validate ``train`` (and ``validation``) for ``model`` and return a full report.
+
+    :param train: local file or folder, ``s3://bucket/key`` object or prefix, or a list of them.
+    :param validation: the same for the validation split, optional.
+    :param model: any base-model form Bedrock accepts (id, id with context suffix, ARN).
+    :param customization_type: ``FINE_TUNING`` (default), ``CONTINUED_PRE_TRAINING``,
+        ``DISTILLATION`` or ``REINFORCEMENT_FINE_TUNING``.
+    :param hyperparameters: the job's string hyperparameters; ``batchSize`` sets Titan's
+        per-record token limit, ``epochCount`` the training-token estimate, and
+        ``maxPromptLength`` (RFT) the prompt token limit.
+    :param s3_client: boto3 S3 client for ``s3://`` sources (default: ``boto3.client("s3")``).
+    :param max_problems: store at most this many problems; all are still counted.
+    :param data_format: override the catalog's record format, e.g. ``"invocation-logs"`` for
+        distillation from model-invocation logs.
+    :param media_bucket: bucket that image/video locations must be in (Bedrock requires the
+        dataset's bucket); inferred from an ``s3://`` train source when not given.
+    :raises UnknownModelError: for a model not in the catalog.
+    :raises UnsupportedCustomizationError: when the model does not support the type.
+    """
+    spec = resolve_model(model)
+    ctype = CustomizationType(customization_type)
+    customization = spec.customization(ctype)
+    fmt = DataFormat(data_format) if data_format else customization.data_format
+    hps = {k: str(v) for k, v in (hyperparameters or {}).items()}
+    limits = customization.limits
+    report = DatasetReport(
+        model=spec.customization_id, customization_type=ctype.value, data_format=fmt.value,
+        chars_per_token=limits.chars_per_token, max_problems=max_problems,
+    )
+    run = _Run(report)
+    batch_size = _int_hp(hps, "batchSize", customization, run)
+    report.epochs = _int_hp(hps, "epochCount", customization, run)
+    report.token_limit = limits.token_limit(batch_size)
+    train_list = as_list(train)
+    if media_bucket is None:
+        first_s3 = next((s for s in train_list if s.startswith("s3://")), None)
+        if first_s3 is not None:
+            media_bucket = split_s3_uri(first_s3)[0]
+    validator = VALIDATORS[fmt](spec, customization, emit=run.emit, hyperparameters=hps,
+                                media_bucket=media_bucket)
+    max_input = limits.max_input_tokens
+    if fmt is DataFormat.RFT and "maxPromptLength" in hps:
+        max_input = _int_hp(hps, "maxPromptLength", customization, run) or max_input
+    checker = _TokenChecker(limits.chars_per_token, max_input, limits.max_output_tokens,
+                            report.token_limit, run)
+
+    validation_list = as_list(validation)
+    if not train_list:
+        run.file_problem("<train>", "no_files", "No training data given")
+    for split, sources in (("train", train_list), ("validation", validation_list)):
+        totals = report.totals[split]
+        for source in sources:
+            try:
+                files = list_files(source, s3_client)
+            except DatasetSourceError as exc:
+                run.file_problem(source, "file.not_found", str(exc))
+                continue
+            for data_file in files:
+                _validate_file(data_file, split, fmt, validator, checker, run, totals)
+        before = report.totals["train"] if split == "validation" else None
+        totals.images = validator.images - (before.images if before else 0)
+        totals.videos = validator.videos - (before.videos if before else 0)
+    _dataset_rules(report, spec, customization, fmt, bool(validation_list), run)
+    return report
+
+
+def _int_hp(hps: Mapping[str, str], name: str, customization: Customization, run: _Run) -> int | None:
+    raw = hps.get(name)
+    if raw is None:
+        default = customization.defaults().get(name)
+        return int(float(default)) if default is not None else None
+    try:
+        return int(raw)
+    except ValueError:
+        run.file_problem("<hyperparameters>", "hyperparameter",
+                         f"Hyperparameter {name}={raw!r} must be an integer", WARNING)
+        return None
+
+
+class _TokenChecker:
+    """Turns characters into estimated tokens and applies the per-record limits."""
+
+    def __init__(self, chars_per_token: float, max_input: int | None, max_output: int | None,
+                 max_total: int | None, run: _Run) -> None:
+        self.cpt = chars_per_token
+        self.max_input = max_input
+        self.max_output = max_output
+        self.max_total = max_total
+        self.run = run
+
+    def tokens(self, in_chars: int, out_chars: int, extra: int) -> tuple[int, int]:
+        cpt = self.cpt
+        in_tok = math.ceil(in_chars / cpt) + extra
+        out_tok = math.ceil(out_chars / cpt)
+        if self.max_input is not None and in_tok > self.max_input:
+            self.run.emit("tokens.input", f"Maximum input token count {in_tok} exceeds limit of "
+                                          f"{self.max_input} (estimated as characters / {cpt:g})")
+        if self.max_output is not None and out_tok > self.max_output:
+            self.run.emit("tokens.output", f"Maximum output token count {out_tok} exceeds limit of "
+                                           f"{self.max_output} (estimated as characters / {cpt:g})")
+        if self.max_total is not None and in_tok + out_tok > self.max_total:
+            self.run.emit("tokens.max", f"Max sum of input and output token length {in_tok + out_tok} "
+                                        f"exceeds total limit of {self.max_total} "
+                                        f"(estimated as characters / {cpt:g})")
+        return in_tok, out_tok
+
+
+def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: RecordValidator,
+                   checker: _TokenChecker, run: _Run, totals: SplitTotals) -> None:
+    name = data_file.name
+    run.file = name
+    run.line_no = None
+    run.line = b""
+    totals.files += 1
+    run.report.files.append({"file": name, "split": split, "bytes": data_file.size})
+    if data_file.size == 0:
+        run.file_problem(name, "empty_file", "File is empty (0 bytes); it must hold one JSON object per line")
+        return
+    lowered = name.lower()
+    if fmt is not DataFormat.INVOCATION_LOGS and not lowered.endswith(".jsonl"):
+        run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock expects "
+                                                 "for training data", WARNING)
+    validator.start_file()
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    check = validator.check
+    tokens = checker.tokens
+    records = 0
+    nbytes = 0
+    line_no = 0
+    in_total = out_total = 0
+    max_record = totals.max_record_tokens
+    try:
+        stream = data_file.open()
+    except Exception as exc:  # botocore errors are not importable here without boto3
+        run.file_problem(name, "file.read", f"Cannot open file: {exc}")
+        return
+    try:
+        with stream:
+            if hasattr(stream, "fileobj") and fmt is not DataFormat.INVOCATION_LOGS:
+                run.file_problem(name, "file.gzip", "File is gzip-compressed; upload it uncompressed "
+                                                    "for Bedrock training data", WARNING)
+            for line, too_long in iter_lines(stream):
+                line_no += 1
+                nbytes += len(line)
+                try:
+                    if too_long:
+                        run.line_no, run.line = line_no, line
+                        run.emit("line.too_long", f"Line is longer than {len(line)} bytes; no record can be "
+                                                  f"this large (missing newlines?)")
+                        continue
+                    record = loads(line)
+                except decode_error as exc:
+                    if line_no == 1 and line.startswith(BOM):
+                        run.line_no, run.line = line_no, line
+                        run.emit("bom", "File starts with a UTF-8 byte order mark (BOM); accepted, but "
+                                        "better saved without one", WARNING)
+                        line = line[3:]
+                        try:
+                            record = loads(line)
+                        except decode_error as exc2:
+                            rule, message = parse_error(line, exc2)
+                            run.emit(rule, message)
+                            continue
+                    else:
+                        run.line_no, run.line = line_no, line
+                        rule, message = parse_error(line, exc)
+                        run.emit(rule, message)
+                        continue
+                if type(record) is not dict:
+                    run.line_no, run.line = line_no, line
+                    run.emit("record.type", f"Line holds a JSON {_json_type(record)}, not a JSON object")
+                    continue
+                records += 1
+                run.line_no = line_no
+                run.line = line
+                result = check(record)
+                if result is not None:
+                    in_tok, out_tok = tokens(*result)
+                    in_total += in_tok
+                    out_total += out_tok
+                    if in_tok + out_tok > max_record:
+                        max_record = in_tok + out_tok
+    except (OSError, EOFError) as exc:
+        run.line_no = None
+        run.file_problem(name, "file.read", f"Cannot read file after line {line_no}: {exc}")
+    run.line_no = None
+    totals.records += records
+    totals.bytes += data_file.size if data_file.size is not None else nbytes
+    totals.input_tokens += in_total
+    totals.output_tokens += out_total
+    totals.max_record_tokens = max_record
+    run.report.files[-1].update({"lines": line_no, "records": records})
+    if line_no == 0:
+        run.file_problem(name, "empty_file", "File holds no data after decompression")
+
+
+def _json_type(value: Any) -> str:
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Customization, fmt: DataFormat,
+                   has_validation: bool, run: _Run) -> None:
+    limits = customization.limits
+    train = report.totals["train"]
+    val = report.totals["validation"]
+    tname = "the training data"
+    who = f"{spec.name} ({customization.type.value})"
+    if has_validation and not limits.validation_allowed:
+        run.file_problem("<validation>", "validation.not_allowed",
+                         f"{who} does not take a validation dataset")
+    if limits.min_records is not None and train.records < limits.min_records:
+        run.file_problem("<train>", "record_count.min",
+                         f"{tname} has {train.records} records; {who} needs at least {limits.min_records}")
+    if limits.max_train_records is not None and train.records > limits.max_train_records:
+        run.file_problem("<train>", "record_count.max",
+                         f"{tname} has {train.records} records; {who} accepts at most "
+                         f"{limits.max_train_records}")
+    if has_validation:
+        if limits.min_validation_records is not None and val.records < limits.min_validation_records:
+            run.file_problem("<validation>", "record_count.min",
+                             f"The validation data has {val.records} records; {who} needs at least "
+                             f"{limits.min_validation_records}")
+        if limits.max_validation_records is not None and val.records > limits.max_validation_records:
+            run.file_problem("<validation>", "record_count.max",
+                             f"The validation data has {val.records} records; {who} accepts at most "
+                             f"{limits.max_validation_records}")
+    total = train.records + val.records
+    if limits.max_records is not None and total > limits.max_records:
+        if has_validation:
+            run.file_problem("<dataset>", "record_count.total",
+                             f"Training plus validation records total {total}; {who} accepts at most "
+                             f"{limits.max_records}")
+        elif limits.max_train_records is None or train.records <= limits.max_train_records:
+            run.file_problem("<train>", "record_count.max",
+                             f"{tname} has {train.records} records; {who} accepts at most "
+                             f"{limits.max_records}")
+    if limits.max_train_bytes is not None and train.bytes > limits.max_train_bytes:
+        run.file_problem("<train>", "file_size.max",
+                         f"{tname} is {train.bytes} bytes; {who} accepts at most {limits.max_train_bytes}")
+    if limits.max_validation_bytes is not None and val.bytes > limits.max_validation_bytes:
+        run.file_problem("<validation>", "file_size.max",
+                         f"The validation data is {val.bytes} bytes; {who} accepts at most "
+                         f"{limits.max_validation_bytes}")
+
+
+def iter_records(source: Sources, *, s3_client: Any = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Yield ``(file, line_number, record)`` for every JSON object in ``source``.
+
+    Reads the same locations as :func:`validate_dataset` (files, folders, S3 objects and
+    prefixes, gzip), streaming. Blank lines and a leading BOM are skipped, as the validator
+    accepts them at most as warnings.
+
+    :raises DatasetRecordError: for a line that is not valid JSON or not a JSON object.
+    :raises DatasetSourceError: for a location that does not exist.
+    """
+    loads = orjson.loads
+    for data_file in list_files(source, s3_client):
+        with data_file.open() as stream:
+            line_no = 0
+            for line, too_long in iter_lines(stream):
+                line_no += 1
+                if too_long:
+                    raise DatasetRecordError(data_file.name, line_no, "line too long")
+                if line_no == 1 and line.startswith(BOM):
+                    line = line[3:]
+                try:
+                    record = loads(line)
+                except orjson.JSONDecodeError as exc:
+                    if not line.strip():
+                        continue
+                    raise DatasetRecordError(data_file.name, line_no, parse_error(line, exc)[1]) from None
+                if type(record) is not dict:
+                    raise DatasetRecordError(data_file.name, line_no,
+                                             f"expected a JSON object, got {_json_type(record)}")
+                yield data_file.name, line_no, record
