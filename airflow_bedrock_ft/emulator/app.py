@@ -1,0 +1,261 @@
+"""HTTP front end of the emulator (aiohttp): routing, JSON in/out, faults, admin endpoints.
+
+AWS routes are resolved from botocore's models (:mod:`airflow_bedrock_ft.emulator.wire`);
+handlers call the backend or the runtime in a worker thread so the event loop never blocks.
+Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
+
+* ``GET /_emulator/health`` - liveness and resource counts
+* ``GET|POST|DELETE /_emulator/faults`` - read / replace / clear the fault document
+* ``GET|POST /_emulator/config`` - ``{"time_scale": float, "hold_phases": [...]}``
+  (``/_emulator/transitions`` is the same resource)
+* ``POST /_emulator/reset`` - forget all resources, clear faults, restore the start config
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from airflow_bedrock_ft.emulator.backend import _PHASE_NAMES, Backend
+from airflow_bedrock_ft.emulator.errors import EmulatorError
+from airflow_bedrock_ft.emulator.faults import FaultConfigError, Faults
+from airflow_bedrock_ft.emulator.runtime import Runtime
+from airflow_bedrock_ft.emulator.wire import error_response, parse_request, resolve, serialize_response
+
+log = logging.getLogger(__name__)
+
+CONTROL_PLANE_MAX_BYTES = 1024 * 1024
+RUNTIME_MAX_BYTES = 25 * 1024 * 1024
+ADMIN_MAX_BYTES = 64 * 1024
+ADMIN_PREFIX = "/_emulator/"
+
+Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+class EmulatorApp:
+    """Builds the aiohttp application over one backend.
+
+    :param backend: the state.
+    :param faults: the fault state shared with the backend.
+    :param initial_config: the config restored by ``POST /_emulator/reset``.
+    """
+
+    def __init__(
+        self, backend: Backend, faults: Faults, initial_config: Mapping[str, Any] | None = None
+    ) -> None:
+        self.backend = backend
+        self.faults = faults
+        self.runtime = Runtime(backend)
+        self.initial_config = dict(initial_config or backend.settings.to_dict())
+        b, r = backend, self.runtime
+        self.handlers: dict[str, Handler] = {
+            "CreateModelCustomizationJob": b.create_job,
+            "GetModelCustomizationJob": b.get_job,
+            "ListModelCustomizationJobs": b.list_jobs,
+            "StopModelCustomizationJob": b.stop_job,
+            "GetCustomModel": b.get_custom_model,
+            "ListCustomModels": b.list_custom_models,
+            "DeleteCustomModel": b.delete_custom_model,
+            "TagResource": b.tag_resource,
+            "UntagResource": b.untag_resource,
+            "ListTagsForResource": b.list_tags,
+            "ListFoundationModels": b.list_foundation_models,
+            "GetFoundationModel": b.get_foundation_model,
+            "CreateCustomModelDeployment": b.create_deployment,
+            "GetCustomModelDeployment": b.get_deployment,
+            "ListCustomModelDeployments": b.list_deployments,
+            "DeleteCustomModelDeployment": b.delete_deployment,
+            "CreateProvisionedModelThroughput": b.create_throughput,
+            "GetProvisionedModelThroughput": b.get_throughput,
+            "ListProvisionedModelThroughputs": b.list_throughputs,
+            "DeleteProvisionedModelThroughput": b.delete_throughput,
+            "InvokeModel": r.invoke_model,
+            "Converse": r.converse,
+        }
+
+    def build(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(client_max_size=RUNTIME_MAX_BYTES)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    # --- entry point -----------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Route one request to the admin API or an AWS operation."""
+        try:
+            if request.path.startswith(ADMIN_PREFIX) or request.path == ADMIN_PREFIX.rstrip("/"):
+                return await self._admin(request)
+            return await self._aws(request)
+        except Exception:
+            log.exception("unexpected error handling %s %s", request.method, request.path)
+            return _error(EmulatorError("InternalServerException", "An internal error occurred."))
+
+    async def _aws(self, request: web.Request) -> web.StreamResponse:
+        try:
+            route, labels = resolve(request.method, request.raw_path)
+        except EmulatorError as exc:
+            return _error(exc)
+        decision = self.faults.decide(route.name)
+        if decision.latency_s:
+            await asyncio.sleep(decision.latency_s)
+        if decision.action == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing may be written on the aborted connection
+        if decision.action == "throttle":
+            return _error(
+                EmulatorError("ThrottlingException", "Too many requests, please wait before trying again.")
+            )
+        if decision.action == "error":
+            if decision.status == 503:
+                return _error(
+                    EmulatorError("ServiceUnavailableException", "Service is temporarily unavailable.")
+                )
+            return _error(EmulatorError("InternalServerException", "An internal error occurred."))
+        handler = self.handlers.get(route.name)
+        if handler is None:
+            return _error(
+                EmulatorError(
+                    "UnknownOperationException",
+                    f"The operation {route.name} is not implemented by the emulator.",
+                )
+            )
+        limit = RUNTIME_MAX_BYTES if route.service == "bedrock-runtime" else CONTROL_PLANE_MAX_BYTES
+        body = await _read_body(request, limit)
+        if body is None:
+            return _error(
+                EmulatorError(
+                    "RequestEntityTooLargeException", f"The request body exceeds the limit of {limit} bytes."
+                )
+            )
+        try:
+            query = {k: request.query.getall(k) for k in request.query}
+            params = parse_request(route, labels, query, dict(request.headers), body)
+            result = await asyncio.get_running_loop().run_in_executor(None, handler, params)
+        except EmulatorError as exc:
+            return _error(exc)
+        status, headers, payload = serialize_response(route, result)
+        headers["x-amzn-RequestId"] = _request_id()
+        return web.Response(status=status, headers=headers, body=payload)
+
+    # --- admin -----------------------------------------------------------------------------
+
+    async def _admin(self, request: web.Request) -> web.StreamResponse:
+        name = request.path[len(ADMIN_PREFIX) :].strip("/")
+        method = request.method.upper()
+        doc: Any = None
+        if method in ("POST", "PUT"):
+            body = await _read_body(request, ADMIN_MAX_BYTES)
+            if body is None:
+                return _admin_error(413, "request body too large")
+            try:
+                doc = json.loads(body) if body.strip() else {}
+            except ValueError:
+                return _admin_error(400, "the body is not valid JSON")
+            if not isinstance(doc, dict):
+                return _admin_error(400, "the body must be a JSON object")
+        loop = asyncio.get_running_loop()
+        if name == "health" and method == "GET":
+            with self.backend.lock:
+                counts = {
+                    "jobs": len(self.backend.jobs),
+                    "custom_models": len(self.backend.models),
+                    "deployments": len(self.backend.deployments),
+                    "provisioned_models": len(self.backend.throughputs),
+                }
+            return web.json_response(
+                {
+                    "status": "ok",
+                    "region": self.backend.region,
+                    "persistent": self.backend.store.persistent,
+                    **counts,
+                }
+            )
+        if name == "faults":
+            if method == "GET":
+                return web.json_response(self.faults.describe())
+            if method in ("POST", "PUT", "DELETE"):
+                try:
+                    self.faults.configure(doc if method != "DELETE" else {})
+                except FaultConfigError as exc:
+                    return _admin_error(400, str(exc))
+                return web.json_response(self.faults.describe())
+        if name in ("config", "transitions"):
+            if method == "GET":
+                return web.json_response(self.backend.settings.to_dict())
+            if method in ("POST", "PUT"):
+                try:
+                    self.apply_config(doc)
+                except ValueError as exc:
+                    return _admin_error(400, str(exc))
+                return web.json_response(self.backend.settings.to_dict())
+        if name == "reset" and method == "POST":
+            await loop.run_in_executor(None, self.reset)
+            return web.json_response({"status": "reset"})
+        return _admin_error(404, f"no admin endpoint {method} {request.path}")
+
+    def apply_config(self, doc: Mapping[str, Any]) -> None:
+        """Apply ``{"time_scale": ..., "hold_phases": [...]}``.
+
+        :raises ValueError: for an unknown key or value.
+        """
+        unknown = set(doc) - {"time_scale", "hold_phases", "realistic_seconds"}
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+        settings = self.backend.settings
+        if "time_scale" in doc:
+            scale = doc["time_scale"]
+            if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0 <= scale <= 10:
+                raise ValueError("time_scale must be a number between 0 and 10")
+            settings.time_scale = float(scale)
+        if "hold_phases" in doc:
+            holds = doc["hold_phases"] or []
+            if not isinstance(holds, list) or not set(holds) <= _PHASE_NAMES:
+                raise ValueError(f"hold_phases must be a list of: {', '.join(sorted(_PHASE_NAMES))}")
+            settings.hold_phases = set(holds)
+
+    def reset(self) -> None:
+        """Forget every resource, clear faults and restore the start config."""
+        self.backend.reset()
+        self.faults.clear()
+        self.runtime = Runtime(self.backend)
+        self.handlers["InvokeModel"] = self.runtime.invoke_model
+        self.handlers["Converse"] = self.runtime.converse
+        self.apply_config({k: v for k, v in self.initial_config.items() if k != "realistic_seconds"})
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _error(exc: EmulatorError) -> web.Response:
+    status, headers, body = error_response(exc)
+    headers["x-amzn-RequestId"] = _request_id()
+    return web.Response(status=status, headers=headers, body=body)
+
+
+def _admin_error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

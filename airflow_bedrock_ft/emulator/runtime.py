@@ -1,0 +1,255 @@
+"""bedrock-runtime ``InvokeModel`` and ``Converse`` answered by the emulator's own models.
+
+A custom model answers with the TinyLM its job trained; a foundation model with
+:func:`airflow_bedrock_ft.emulator.trainer.base_model`. The ``modelId`` may be a custom-model
+deployment ARN (deployment ``Active``), a provisioned-model ARN (``InService``), a custom-model
+ARN (accepted by the emulator for convenience; real Bedrock wants a deployment or provisioned
+throughput), or a foundation-model id / ARN / cross-region inference-profile id.
+
+InvokeModel bodies follow the base model family: Nova ``messages-v1``, Titan
+``inputText``/``results``, Llama ``prompt``/``generation``, Anthropic messages, Cohere
+``prompt``/``generations``. Converse is the same for every family.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_bedrock_ft.core.models import find_model
+from airflow_bedrock_ft.core.request import validate_operation
+from airflow_bedrock_ft.emulator.errors import EmulatorError, not_found, validation
+
+if TYPE_CHECKING:
+    from airflow_bedrock_ft.emulator.backend import Backend
+
+_PROFILE_RE = re.compile(r"^(us|eu|apac|global|us-gov|jp|au|ca)\.")
+DEFAULT_MAX_TOKENS = 64
+MAX_TOKENS_CAP = 512
+
+
+class Runtime:
+    """Model invocation against a backend's custom models and the base-model catalog.
+
+    :param backend: where custom models, deployments and provisioned throughput live.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # --- model resolution ------------------------------------------------------------------
+
+    def resolve(self, model_id: str) -> tuple[Any, str]:
+        """(TinyLM, base model customization id) for a runtime ``modelId``."""
+        from airflow_bedrock_ft.emulator import trainer
+
+        backend = self.backend
+        with backend.lock:
+            if ":custom-model-deployment/" in model_id:
+                dep = backend.find_deployment(model_id)
+                if dep["status"] != "Active":
+                    raise validation(
+                        f"The custom model deployment {model_id} is not active (status {dep['status']})."
+                    )
+                return self._custom(dep["modelArn"])
+            if ":provisioned-model/" in model_id:
+                pt = backend.find_throughput(model_id)
+                if pt["status"] != "InService":
+                    raise validation(
+                        f"The provisioned model {model_id} is not in service (status {pt['status']})."
+                    )
+                target = pt["modelArn"]
+                if ":custom-model/" in target:
+                    return self._custom(target)
+                model_id = target
+            elif ":custom-model/" in model_id:
+                return self._custom(model_id)
+        bare = model_id.rsplit("foundation-model/", 1)[-1] if model_id.startswith("arn:") else model_id
+        bare = _PROFILE_RE.sub("", bare)
+        spec = find_model(bare)
+        if spec is None:
+            raise validation("The provided model identifier is invalid.")
+        return trainer.base_model(spec.customization_id), spec.customization_id
+
+    def _custom(self, model_arn: str) -> tuple[Any, str]:
+        from airflow_bedrock_ft.emulator.trainer import TinyLM
+
+        model = self.backend.models.get(model_arn)
+        if model is None:
+            raise not_found(f"Could not find a custom model with identifier {model_arn}.")
+        with self._lock:
+            lm = self._cache.get(model_arn)
+            if lm is None:
+                data = self.backend.model_bytes(model_arn)
+                if data is None:
+                    raise EmulatorError("InternalServerException", "The model's weights are missing.")
+                lm = TinyLM.from_bytes(data)
+                self._cache[model_arn] = lm
+        return lm, model["_baseModelId"]
+
+    # --- operations ------------------------------------------------------------------------
+
+    def invoke_model(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """InvokeModel with the request/response body of the model's family."""
+        from airflow_bedrock_ft.emulator.trainer import record_text
+
+        problems = validate_operation("InvokeModel", params, service="bedrock-runtime")
+        if problems:
+            raise validation(problems[0].aws_message())
+        lm, base_id = self.resolve(params["modelId"])
+        try:
+            body = json.loads(params.get("body") or b"")
+        except ValueError:
+            raise validation("Malformed input request: the body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise validation("Malformed input request: the body must be a JSON object.")
+        family = _family(base_id)
+        max_tokens, temperature = _inference_settings(family, body)
+        try:
+            prompt, _ = record_text(body)
+        except ValueError as exc:
+            raise validation(
+                f"Malformed input request: {exc}, please reformat your input and try again."
+            ) from None
+        started = time.monotonic()
+        gen = lm.generate(prompt, max_tokens=max_tokens, temperature=temperature)
+        out = _family_response(family, gen, base_id)
+        latency = int((time.monotonic() - started) * 1000)
+        return {
+            "body": json.dumps(out).encode(),
+            "contentType": "application/json",
+            "performanceConfigLatency": None,
+            "_latency": latency,
+        }
+
+    def converse(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Converse: the same message format for every model."""
+        from airflow_bedrock_ft.emulator.trainer import record_text
+
+        lm, _ = self.resolve(params["modelId"])
+        messages = params.get("messages") or []
+        if not messages or not isinstance(messages, list):
+            raise validation(
+                "A conversation must start with a user message. Try again with a "
+                "conversation that starts with a user message."
+            )
+        if messages[0].get("role") != "user":
+            raise validation(
+                "A conversation must start with a user message. Try again with a "
+                "conversation that starts with a user message."
+            )
+        config = params.get("inferenceConfig") or {}
+        max_tokens = int(config.get("maxTokens") or DEFAULT_MAX_TOKENS)
+        temperature = float(config.get("temperature") or 0.0)
+        if not max_tokens >= 1 or max_tokens > 100_000:
+            raise validation("maxTokens must be a positive integer.")
+        record = {"system": params.get("system") or [], "messages": messages}
+        prompt, _ = record_text(record)
+        started = time.monotonic()
+        gen = lm.generate(prompt, max_tokens=min(max_tokens, MAX_TOKENS_CAP), temperature=temperature)
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": gen.text}]}},
+            "stopReason": gen.stop_reason,
+            "usage": {
+                "inputTokens": gen.input_tokens,
+                "outputTokens": gen.output_tokens,
+                "totalTokens": gen.input_tokens + gen.output_tokens,
+            },
+            "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)},
+        }
+
+
+def _family(base_id: str) -> str:
+    for prefix, family in (
+        ("amazon.nova", "nova"),
+        ("amazon.titan-text", "titan"),
+        ("meta.", "llama"),
+        ("anthropic.", "anthropic"),
+        ("cohere.", "cohere"),
+    ):
+        if base_id.startswith(prefix):
+            return family
+    raise validation(f"The model {base_id} does not support text generation in the emulator.")
+
+
+def _number(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _inference_settings(family: str, body: Mapping[str, Any]) -> tuple[int, float]:
+    if family == "nova":
+        config = body.get("inferenceConfig") or {}
+        tokens = config.get("maxTokens", config.get("max_new_tokens"))
+        temp = config.get("temperature")
+    elif family == "titan":
+        config = body.get("textGenerationConfig") or {}
+        tokens, temp = config.get("maxTokenCount"), config.get("temperature")
+    elif family == "llama":
+        tokens, temp = body.get("max_gen_len"), body.get("temperature")
+    else:
+        tokens, temp = body.get("max_tokens"), body.get("temperature")
+    max_tokens = int(_number(tokens, DEFAULT_MAX_TOKENS))
+    if max_tokens < 1:
+        raise validation("Malformed input request: the maximum number of tokens must be at least 1.")
+    return min(max_tokens, MAX_TOKENS_CAP), max(0.0, _number(temp, 0.0))
+
+
+def _family_response(family: str, gen: Any, base_id: str) -> dict[str, Any]:
+    finished = gen.stop_reason == "end_turn"
+    if family == "nova":
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": gen.text}]}},
+            "stopReason": gen.stop_reason,
+            "usage": {
+                "inputTokens": gen.input_tokens,
+                "outputTokens": gen.output_tokens,
+                "totalTokens": gen.input_tokens + gen.output_tokens,
+            },
+        }
+    if family == "titan":
+        return {
+            "inputTextTokenCount": gen.input_tokens,
+            "results": [
+                {
+                    "tokenCount": gen.output_tokens,
+                    "outputText": gen.text,
+                    "completionReason": "FINISH" if finished else "LENGTH",
+                }
+            ],
+        }
+    if family == "llama":
+        return {
+            "generation": gen.text,
+            "prompt_token_count": gen.input_tokens,
+            "generation_token_count": gen.output_tokens,
+            "stop_reason": "stop" if finished else "length",
+        }
+    if family == "anthropic":
+        return {
+            "id": f"msg_bdrk_{secrets.token_hex(12)}",
+            "type": "message",
+            "role": "assistant",
+            "model": base_id.split(":")[0],
+            "content": [{"type": "text", "text": gen.text}],
+            "stop_reason": "end_turn" if finished else "max_tokens",
+            "stop_sequence": None,
+            "usage": {"input_tokens": gen.input_tokens, "output_tokens": gen.output_tokens},
+        }
+    return {
+        "id": secrets.token_hex(16),
+        "prompt": None,
+        "generations": [
+            {
+                "id": secrets.token_hex(16),
+                "text": gen.text,
+                "finish_reason": "COMPLETE" if finished else "MAX_TOKENS",
+            }
+        ],
+    }

@@ -1,0 +1,284 @@
+"""Start and stop the emulator: the aiohttp server in a background thread with its own event
+loop, plus an embedded S3 server (moto's ``ThreadedMotoServer``) unless an external S3
+endpoint is given.
+
+    from airflow_bedrock_ft.emulator import start_emulator
+
+    with start_emulator(port=0, s3_port=0, time_scale=0.0, state_path=None) as emu:
+        emu.endpoint_url          # bedrock + bedrock-runtime
+        emu.s3_endpoint_url
+        emu.connection_uri_json() # value for AIRFLOW_CONN_AWS_DEFAULT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from airflow_bedrock_ft.emulator.app import EmulatorApp
+from airflow_bedrock_ft.emulator.backend import Backend, Settings
+from airflow_bedrock_ft.emulator.faults import Faults, parse_env
+from airflow_bedrock_ft.emulator.store import Store
+
+log = logging.getLogger(__name__)
+
+ENV_FAULTS = "BEDROCK_EMULATOR_FAULTS"
+ENV_TIME_SCALE = "BEDROCK_EMULATOR_TIME_SCALE"
+#: Dummy credentials for the local endpoints; they are not secrets.
+DUMMY_KEY = "testing"
+
+
+def _s3_client_factory(endpoint_url: str | None, region: str) -> Any:
+    def make() -> Any:
+        import boto3
+        from botocore.config import Config
+
+        kwargs: dict[str, Any] = {
+            "region_name": region,
+            "config": Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}
+            ),
+        }
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+            if not os.environ.get("AWS_ACCESS_KEY_ID"):
+                kwargs.update(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
+        return boto3.session.Session().client("s3", **kwargs)
+
+    return make
+
+
+class Emulator:
+    """A running emulator (returned by :func:`start_emulator`); a context manager that stops it.
+
+    :param host: interface to bind; loopback unless set explicitly.
+    :param port: port of the Bedrock endpoint (0 = a free port).
+    :param s3_port: port of the embedded S3 server (0 = a free port); ignored with
+        ``s3_endpoint_url``.
+    :param s3_endpoint_url: an external S3-compatible endpoint instead of the embedded one.
+    :param time_scale: factor on realistic phase durations (0 = as fast as possible).
+    :param state_path: SQLite file that keeps the state across restarts (None = memory only).
+    :param region: region in ARNs and in the printed connection.
+    :param faults: initial fault document (see :mod:`airflow_bedrock_ft.emulator.faults`).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        s3_port: int | None = 0,
+        s3_endpoint_url: str | None = None,
+        time_scale: float = 0.0,
+        state_path: str | Path | None = None,
+        region: str = "us-east-1",
+        faults: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.host = host
+        self.region = region
+        self._port = port
+        self._s3_port = s3_port
+        self._s3_server: Any = None
+        self.s3_endpoint_url = s3_endpoint_url
+        self.faults = Faults()
+        if faults:
+            self.faults.configure(faults)
+        self.store = Store(state_path)
+        self.settings = Settings(time_scale=time_scale)
+        self.backend: Backend | None = None
+        self.app: EmulatorApp | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.port = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Start S3 (unless external), the backend (resuming persisted jobs) and the server."""
+        if self.s3_endpoint_url is None:
+            from moto.server import ThreadedMotoServer
+
+            # werkzeug logs every S3 request at INFO; keep the console for the emulator.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+            self._s3_server = ThreadedMotoServer(ip_address=self.host, port=self._s3_port or 0, verbose=False)
+            self._s3_server.start()
+            s3_host, s3_port = self._s3_server.get_host_and_port()
+            self.s3_endpoint_url = f"http://{_url_host(s3_host)}:{s3_port}"
+        self.backend = Backend(
+            self.region,
+            store=self.store,
+            s3_client_factory=_s3_client_factory(self.s3_endpoint_url, self.region),
+            faults=self.faults,
+            settings=self.settings,
+        )
+        self.app = EmulatorApp(self.backend, self.faults)
+        self._thread = threading.Thread(target=self._serve, name="bedrock-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None or not self.port:
+            self.stop()
+            raise RuntimeError(f"the emulator failed to start: {self._error}")
+        self.backend.resume_jobs()
+        return self
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        assert self.app is not None
+        runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False)
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, self.host, self._port)
+            loop.run_until_complete(site.start())
+            server = site._server
+            sockets = getattr(server, "sockets", None) or []
+            self.port = int(sockets[0].getsockname()[1])
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop the server, the job runners (their jobs resume on the next start) and S3."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+        self._loop = None
+        if self.backend is not None:
+            self.backend.shutdown()
+        self.store.close()
+        if self._s3_server is not None:
+            self._s3_server.stop()
+            self._s3_server = None
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- conveniences ----------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        """Endpoint of ``bedrock`` and ``bedrock-runtime``."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    def connection(self) -> dict[str, Any]:
+        """The Airflow AWS connection (as a dict) that points at this emulator and its S3."""
+        return {
+            "conn_type": "aws",
+            "login": DUMMY_KEY,
+            "password": DUMMY_KEY,
+            "extra": {
+                "endpoint_url": self.endpoint_url,
+                "region_name": self.region,
+                "service_config": {"s3": {"endpoint_url": self.s3_endpoint_url}},
+            },
+        }
+
+    def connection_uri_json(self) -> str:
+        """The JSON form of :meth:`connection`, for ``AIRFLOW_CONN_AWS_DEFAULT``."""
+        return json.dumps(self.connection())
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``bedrock``, ``bedrock-runtime`` or ``s3`` pointed at this emulator."""
+        import boto3
+
+        endpoint = self.s3_endpoint_url if service == "s3" else self.endpoint_url
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=endpoint,
+            region_name=self.region,
+            aws_access_key_id=DUMMY_KEY,
+            aws_secret_access_key=DUMMY_KEY,
+            **kwargs,
+        )
+
+    def set_faults(self, faults: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Replace the fault document: ``set_faults(throttle={"rate": 1.0})``; no args clears."""
+        doc = {**(faults or {}), **kwargs}
+        self.faults.configure(doc)
+        return self.faults.describe()
+
+    def set_config(
+        self, *, time_scale: float | None = None, hold_phases: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Change the time scale and/or the held job phases."""
+        assert self.app is not None
+        doc: dict[str, Any] = {}
+        if time_scale is not None:
+            doc["time_scale"] = time_scale
+        if hold_phases is not None:
+            doc["hold_phases"] = list(hold_phases)
+        self.app.apply_config(doc)
+        return self.settings.to_dict()
+
+    def reset(self) -> None:
+        """Forget all resources, clear faults, restore the start config (S3 is left alone)."""
+        assert self.app is not None
+        self.app.reset()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def start_emulator(
+    port: int = 0,
+    s3_port: int | None = 0,
+    time_scale: float | None = None,
+    state_path: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    s3_endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    faults: Mapping[str, Any] | None = None,
+) -> Emulator:
+    """Start an emulator and return it; use it as a context manager to stop it.
+
+    ``time_scale`` and ``faults`` default to ``BEDROCK_EMULATOR_TIME_SCALE`` (else 0) and
+    ``BEDROCK_EMULATOR_FAULTS`` (a JSON object, else none).
+    """
+    if time_scale is None:
+        raw = os.environ.get(ENV_TIME_SCALE, "").strip()
+        time_scale = float(raw) if raw else 0.0
+    if faults is None:
+        faults = parse_env(os.environ.get(ENV_FAULTS))
+    emulator = Emulator(
+        host=host,
+        port=port,
+        s3_port=s3_port,
+        s3_endpoint_url=s3_endpoint_url,
+        time_scale=time_scale,
+        state_path=state_path,
+        region=region,
+        faults=faults,
+    )
+    return emulator.start()
