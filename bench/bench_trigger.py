@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import gc
 import inspect
 import json
@@ -274,7 +275,16 @@ async def _measure(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]
         rss_all = _rss()
         if args.tracemalloc:
             traced_all = tracemalloc.get_traced_memory()[0]
+        profiler = None
+        if args.profile:
+            # Profiles the loop thread over the steady-state window only.
+            await asyncio.sleep(max(0.0, t_all + pi - time.monotonic()))
+            profiler = cProfile.Profile()
+            profiler.enable()
         await asyncio.sleep(max(0.0, t_all + args.job_duration - 0.05 - time.monotonic()))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
     wait_end = time.monotonic()
     traced_peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
 
@@ -456,6 +466,8 @@ def _run_config(args: argparse.Namespace, which: str, n: int, airflow_home: str)
            "--lifetime", str(args.config_timeout + 30)]
     if args.tracemalloc:
         cmd.append("--tracemalloc")
+    if args.profile:
+        cmd += ["--profile", f"{args.profile}-{which}-{n}.pstats"]
     log_path = Path(airflow_home) / f"worker-{which}-{n}.log"
     started = time.monotonic()
     try:
@@ -572,6 +584,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--log-level", default="warning", help="Airflow logging level in the measured process")
     p.add_argument("--tracemalloc", action="store_true",
                    help="also trace Python allocations (slows everything: CPU numbers are then not comparable)")
+    p.add_argument("--profile", metavar="PREFIX",
+                   help="cProfile the steady-state window into PREFIX-<trigger>-<N>.pstats "
+                        "(slows polling: numbers of a profiled run are not comparable)")
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result-file", help=argparse.SUPPRESS)
     p.add_argument("--lifetime", type=float, default=600.0, help=argparse.SUPPRESS)
