@@ -18,8 +18,8 @@ Decisions on the edge cases Bedrock documents only as "one JSON object per line"
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -34,6 +34,7 @@ from airflow_bedrock_ft.core.models import (
 
 from .report import ERROR, WARNING, DataProblem, DatasetReport, SplitTotals
 from .sources import (
+    MAX_LINE_BYTES,
     DataFile,
     DatasetSourceError,
     Sources,
@@ -193,7 +194,7 @@ def _int_hp(hps: Mapping[str, str], name: str, customization: Customization, run
 
 
 class _TokenChecker:
-    """Turns characters into estimated tokens and applies the per-record limits."""
+    """Applies the per-record token limits to estimated token counts."""
 
     def __init__(self, chars_per_token: float, max_input: int | None, max_output: int | None,
                  max_total: int | None, run: _Run) -> None:
@@ -201,23 +202,26 @@ class _TokenChecker:
         self.max_input = max_input
         self.max_output = max_output
         self.max_total = max_total
+        # Limits as plain ints (no limit = a number no record reaches) so the hot loop needs
+        # one comparison per limit.
+        never = 1 << 62
+        self.limit_in = max_input if max_input is not None else never
+        self.limit_out = max_output if max_output is not None else never
+        self.limit_total = max_total if max_total is not None else never
         self.run = run
 
-    def tokens(self, in_chars: int, out_chars: int, extra: int) -> tuple[int, int]:
+    def report(self, in_tok: int, out_tok: int) -> None:
         cpt = self.cpt
-        in_tok = math.ceil(in_chars / cpt) + extra
-        out_tok = math.ceil(out_chars / cpt)
-        if self.max_input is not None and in_tok > self.max_input:
-            self.run.emit("tokens.input", f"Maximum input token count {in_tok} exceeds limit of "
-                                          f"{self.max_input} (estimated as characters / {cpt:g})")
-        if self.max_output is not None and out_tok > self.max_output:
-            self.run.emit("tokens.output", f"Maximum output token count {out_tok} exceeds limit of "
-                                           f"{self.max_output} (estimated as characters / {cpt:g})")
-        if self.max_total is not None and in_tok + out_tok > self.max_total:
+        how = f"(estimated as characters / {cpt:g})"
+        if in_tok > self.limit_in:
+            self.run.emit("tokens.input",
+                          f"Maximum input token count {in_tok} exceeds limit of {self.max_input} {how}")
+        if out_tok > self.limit_out:
+            self.run.emit("tokens.output",
+                          f"Maximum output token count {out_tok} exceeds limit of {self.max_output} {how}")
+        if in_tok + out_tok > self.limit_total:
             self.run.emit("tokens.max", f"Max sum of input and output token length {in_tok + out_tok} "
-                                        f"exceeds total limit of {self.max_total} "
-                                        f"(estimated as characters / {cpt:g})")
-        return in_tok, out_tok
+                                        f"exceeds total limit of {self.max_total} {how}")
 
 
 def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: RecordValidator,
@@ -236,15 +240,21 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
         run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock expects "
                                                  "for training data", WARNING)
     validator.start_file()
+    # Locals for the hot loop: it runs once per line of multi-gigabyte files, so it keeps
+    # to a few bytecodes per valid record. Limits are compared in characters
+    # (tokens > limit  <=>  characters > limit * chars_per_token), and totals are summed in
+    # characters and converted once at the end.
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     check = validator.check
-    tokens = checker.tokens
-    records = 0
-    nbytes = 0
-    line_no = 0
-    in_total = out_total = 0
-    max_record = totals.max_record_tokens
+    cpt = checker.cpt
+    lim_in = checker.limit_in * cpt
+    lim_out = checker.limit_out * cpt
+    lim_total = checker.limit_total * cpt
+    max_line = MAX_LINE_BYTES
+    bad = line_no = consumed = 0
+    in_chars_total = out_chars_total = extra_total = 0
+    max_chars = 0.0
     try:
         stream = data_file.open()
     except Exception as exc:  # botocore errors are not importable here without boto3
@@ -255,59 +265,84 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
             if hasattr(stream, "fileobj") and fmt is not DataFormat.INVOCATION_LOGS:
                 run.file_problem(name, "file.gzip", "File is gzip-compressed; upload it uncompressed "
                                                     "for Bedrock training data", WARNING)
-            for line, too_long in iter_lines(stream):
-                line_no += 1
-                nbytes += len(line)
+            readline = stream.readline
+            for line_no, line in enumerate(iter(partial(readline, max_line), b""), 1):
                 try:
-                    if too_long:
-                        run.line_no, run.line = line_no, line
-                        run.emit("line.too_long", f"Line is longer than {len(line)} bytes; no record can be "
-                                                  f"this large (missing newlines?)")
-                        continue
                     record = loads(line)
                 except decode_error as exc:
+                    run.line_no, run.line = line_no, line
+                    if len(line) == max_line and not line.endswith(b"\n"):
+                        _skip_rest_of_line(readline, max_line)
+                        run.emit("line.too_long", f"Line is longer than {max_line} bytes; no record can be "
+                                                  f"this large (missing newlines?)")
+                        bad += 1
+                        continue
                     if line_no == 1 and line.startswith(BOM):
-                        run.line_no, run.line = line_no, line
                         run.emit("bom", "File starts with a UTF-8 byte order mark (BOM); accepted, but "
                                         "better saved without one", WARNING)
-                        line = line[3:]
                         try:
-                            record = loads(line)
+                            record = loads(line[3:])
                         except decode_error as exc2:
-                            rule, message = parse_error(line, exc2)
-                            run.emit(rule, message)
+                            run.emit(*parse_error(line[3:], exc2))
+                            bad += 1
                             continue
                     else:
-                        run.line_no, run.line = line_no, line
-                        rule, message = parse_error(line, exc)
-                        run.emit(rule, message)
+                        run.emit(*parse_error(line, exc))
+                        bad += 1
                         continue
                 if type(record) is not dict:
                     run.line_no, run.line = line_no, line
                     run.emit("record.type", f"Line holds a JSON {_json_type(record)}, not a JSON object")
+                    bad += 1
                     continue
-                records += 1
                 run.line_no = line_no
                 run.line = line
                 result = check(record)
-                if result is not None:
-                    in_tok, out_tok = tokens(*result)
-                    in_total += in_tok
-                    out_total += out_tok
-                    if in_tok + out_tok > max_record:
-                        max_record = in_tok + out_tok
+                if result is None:
+                    continue
+                in_chars, out_chars, extra = result
+                in_chars_total += in_chars
+                out_chars_total += out_chars
+                if extra:
+                    extra_total += extra
+                    in_chars += extra * cpt  # type: ignore[assignment]
+                size = in_chars + out_chars
+                if size > max_chars:
+                    max_chars = size
+                if in_chars > lim_in or out_chars > lim_out or size > lim_total:
+                    checker.report(extra + _ceil_div(result[0], cpt), _ceil_div(out_chars, cpt))
+            consumed = _stream_bytes(stream)
     except (OSError, EOFError) as exc:
         run.line_no = None
         run.file_problem(name, "file.read", f"Cannot read file after line {line_no}: {exc}")
     run.line_no = None
+    records = line_no - bad
     totals.records += records
-    totals.bytes += data_file.size if data_file.size is not None else nbytes
-    totals.input_tokens += in_total
-    totals.output_tokens += out_total
-    totals.max_record_tokens = max_record
+    totals.bytes += data_file.size if data_file.size is not None else consumed
+    totals.input_tokens += _ceil_div(in_chars_total, cpt) + extra_total
+    totals.output_tokens += _ceil_div(out_chars_total, cpt)
+    totals.max_record_tokens = max(totals.max_record_tokens, _ceil_div(max_chars, cpt))
     run.report.files[-1].update({"lines": line_no, "records": records})
     if line_no == 0:
         run.file_problem(name, "empty_file", "File holds no data after decompression")
+
+
+def _ceil_div(chars: float, cpt: float) -> int:
+    return -int(-chars // cpt)
+
+
+def _stream_bytes(stream: Any) -> int:
+    try:
+        return int(stream.tell())
+    except (OSError, ValueError):
+        return 0
+
+
+def _skip_rest_of_line(readline: Any, max_line: int) -> None:
+    while True:
+        rest = readline(max_line)
+        if not rest or rest.endswith(b"\n"):
+            return
 
 
 def _json_type(value: Any) -> str:

@@ -38,13 +38,18 @@ class ReservedScanner:
         toks = tuple(tokens)
         self.colon_tokens = tuple(t for t in toks if t.endswith(":"))
         self.other_tokens = tuple(t for t in toks if not t.endswith(":"))
-        self.first_chars = "".join(sorted({t[0] for t in self.other_tokens}))
+        by_first: dict[str, list[str]] = {}
+        for tok in self.other_tokens:
+            by_first.setdefault(tok[0], []).append(tok)
+        self.groups = tuple((c, tuple(group)) for c, group in by_first.items())
 
     def find(self, text: str) -> str | None:
         """The first reserved string found in ``text``, or None."""
-        for tok in self.other_tokens:
-            if tok[0] in text and tok in text:
-                return tok
+        for first, group in self.groups:
+            if first in text:
+                for tok in group:
+                    if tok in text:
+                        return tok
         colon = self.colon_tokens
         if colon:
             i = text.find(":")
@@ -336,6 +341,75 @@ class ConverseValidator(RecordValidator):
         self.image_tokens = F.LLAMA_IMAGE_MIN_TOKENS if self.spec.provider == "meta" else 0
 
     def check(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
+        """Fast path for the common valid text record; anything unusual goes to ``check_full``.
+
+        The fast path emits nothing, so falling back to the full check never reports twice.
+        Structure errors surface as KeyError/TypeError, which is cheaper than testing types.
+        """
+        full = self.check_full
+        if not record.keys() <= self.allowed:
+            return full(record)
+        version = record.get("schemaVersion")
+        if version != F.CONVERSE_SCHEMA_VERSION and (version is not None or self.require_schema_version) \
+                and (self.strict_schema_version or type(version) is not str):
+            return full(record)
+        scanner = self.reserved
+        texts: list[str] = []
+        in_chars = out_chars = 0
+        single = self.single_text_block
+        try:
+            system = record.get("system")
+            if system is not None:
+                if type(system) is not list or (self.max_system_blocks is not None
+                                                and len(system) > self.max_system_blocks):
+                    return full(record)
+                for block in system:
+                    text = block["text"]
+                    if len(block) != 1 or type(text) is not str:
+                        return full(record)
+                    in_chars += len(text)
+                    if scanner is not None:
+                        texts.append(text)
+            msgs = record["messages"]
+            if type(msgs) is not list or len(msgs) < self.min_messages or \
+                    (self.max_messages is not None and len(msgs) > self.max_messages):
+                return full(record)
+            user = True
+            for msg in msgs:
+                if msg["role"] != ("user" if user else "assistant") or \
+                        (single and len(msg) != 2):
+                    return full(record)
+                content = msg["content"]
+                if type(content) is not list or (single and len(content) != 1):
+                    return full(record)
+                length = 0
+                for block in content:
+                    text = block["text"]
+                    if len(block) != 1 or type(text) is not str:
+                        return full(record)
+                    length += len(text)
+                    if scanner is not None:
+                        texts.append(text)
+                if not length:
+                    return full(record)
+                if user:
+                    in_chars += length
+                else:
+                    out_chars += length
+                user = not user
+        except (KeyError, TypeError):
+            return full(record)
+        if self.last_must_be_assistant and not user:
+            return full(record)
+        # One scan over all texts; NUL never occurs in a reserved string, so no false match
+        # spans two texts.
+        if scanner is not None and scanner.find("\x00".join(texts)) is not None:
+            return full(record)
+        self.file_seen_expected = True
+        return in_chars, out_chars, 0
+
+    def check_full(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
+        """All rules, reporting every problem of the record."""
         emit = self.emit
         msgs = record.get("messages")
         if type(msgs) is not list:
