@@ -514,10 +514,13 @@ class Backend(ServingMixin):
 
     def complete(
         self, arn: str, *, model_bytes: bytes, training_loss: float, validation_losses: list[float]
-    ) -> str:
-        """Mark a job Completed and create its custom model; returns the model ARN."""
+    ) -> str | None:
+        """Mark a job Completed and create its custom model; returns the model ARN,
+        or None when the job was asked to stop meanwhile (it then ends ``Stopped``)."""
         with self.lock:
             job = self.jobs[arn]
+            if job["status"] != JobStatus.IN_PROGRESS.value:
+                return None  # a stop request arrived after training had finished
             stamp = now()
             model_arn = self.arn(f"custom-model/{job['_baseModelId']}/{short_id()}")
             job["status"] = JobStatus.COMPLETED.value

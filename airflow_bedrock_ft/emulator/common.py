@@ -11,7 +11,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_bedrock_ft.core.request import Problem, RequestValidationError
+from airflow_bedrock_ft.core.request import Problem
 from airflow_bedrock_ft.emulator.errors import validation
 from airflow_bedrock_ft.emulator.store import dumps
 
@@ -50,8 +50,21 @@ def canonical(params: Mapping[str, Any]) -> str:
 
 def raise_problems(problems: list[Problem]) -> None:
     """Raise one ValidationException in AWS's words for all ``problems`` (if any)."""
-    if problems:
-        raise validation(RequestValidationError(problems).aws_message()[:2048])
+    if not problems:
+        return
+    parts = [_aws_text(p) for p in problems]
+    n = len(parts)
+    head = f"{n} validation error{'s' if n != 1 else ''} detected: "
+    raise validation((head + "; ".join(parts))[:2048])
+
+
+def _aws_text(problem: Problem) -> str:
+    # Cross-field and per-model problems carry no AWS constraint text; phrase them the same
+    # way so that every message names the member it is about.
+    if problem.constraint:
+        return problem.aws_message()
+    shown = "" if problem.value is None else f" '{problem.value}'"
+    return f"Value{shown} at '{problem.path}' failed to satisfy constraint: Member {problem.message}"
 
 
 def paginate(

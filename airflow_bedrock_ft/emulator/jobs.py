@@ -336,9 +336,11 @@ class JobRunner(threading.Thread):
 
     def _finish(self) -> None:
         result, losses = self._result
-        self.backend.complete(
+        model_arn = self.backend.complete(
             self.arn,
             model_bytes=result.model.to_bytes(),
             training_loss=float(result.training_loss),
             validation_losses=losses,
         )
+        if model_arn is None:
+            self._stop()

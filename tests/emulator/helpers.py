@@ -1,0 +1,59 @@
+"""Data, request builders and polling helpers shared by the emulator's HTTP tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.config import Config
+
+from airflow_bedrock_ft.core.states import is_terminal
+
+NOVA = "amazon.nova-micro-v1:0:128k"
+ROLE = "arn:aws:iam::123456789012:role/BedrockFineTune"
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+COUNTRIES = [
+    ("France", "French"), ("Spain", "Spanish"), ("Germany", "German"), ("Italy", "Italian"),
+    ("Japan", "Japanese"), ("Brazil", "Portuguese"), ("Poland", "Polish"), ("Greece", "Greek"),
+    ("Sweden", "Swedish"), ("Turkey", "Turkish"), ("Egypt", "Arabic"), ("China", "Chinese"),
+]
+
+
+def converse_record(country: str, language: str) -> dict[str, Any]:
+    """One Nova fine-tuning record (bedrock-conversation-2024)."""
+    return {
+        "schemaVersion": "bedrock-conversation-2024",
+        "system": [{"text": "Answer in one sentence."}],
+        "messages": [
+            {"role": "user", "content": [{"text": f"What language is spoken in {country}?"}]},
+            {"role": "assistant", "content": [{"text": f"The main language of {country} is {language}."}]},
+        ],
+    }
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    """Records as JSON Lines."""
+    return ("\n".join(json.dumps(r) for r in records) + "\n").encode()
+
+
+def wait_for(bedrock: Any, job: str, *, until: Callable[[dict[str, Any]], bool] | None = None,
+             timeout: float = 30.0) -> dict[str, Any]:
+    """Poll GetModelCustomizationJob until ``until`` (default: a terminal status)."""
+    until = until or (lambda j: is_terminal(j["status"]))
+    deadline = time.monotonic() + timeout
+    while True:
+        got = bedrock.get_model_customization_job(jobIdentifier=job)
+        if until(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job} did not reach the expected state: {got['status']} "
+                                 f"{got.get('statusDetails')}")
+        time.sleep(0.05)
+
+
+def phase(job: dict[str, Any], name: str) -> str:
+    """Status of one phase (``validation``, ``dataProcessing``, ``training``)."""
+    return str(job["statusDetails"][f"{name}Details"]["status"])
