@@ -73,6 +73,7 @@ __all__ = [
     "TrainingResult",
     "TrainingStopped",
     "base_model",
+    "prompt_text",
     "record_text",
     "train",
 ]
@@ -95,6 +96,7 @@ MAX_LR_FACTOR = 4.0
 MAX_BATCH_LR_FACTOR = 8.0
 CLIP_NORM = 5.0
 LR_FLOOR = 0.1  # the learning rate decays linearly to this fraction of its peak
+TEACHER_MAX_TOKENS = 48
 DEFAULT_REFERENCE_LR = 1e-5  # when the family documents no learning-rate default
 
 CAPS: dict[str, int] = {
@@ -273,6 +275,37 @@ def _conversation(record: Mapping[str, Any]) -> tuple[str, str]:
     return "\n".join(context), target
 
 
+_LLAMA3_TURN_RE = re.compile(
+    r"<\|start_header_id\|>\s*(\w+)\s*<\|end_header_id\|>\s*(.*?)\s*(?=<\|eot_id\|>|<\|start_header_id\|>|$)",
+    re.DOTALL,
+)
+_LLAMA2_MARKERS_RE = re.compile(r"<s>|</s>|\[INST\]|\[/INST\]|<<SYS>>|<</SYS>>")
+_TITAN_CHAT_RE = re.compile(r"^\s*User:\s*(.*?)\s*Bot:\s*$", re.DOTALL)
+
+
+def prompt_text(prompt: str) -> str:
+    """Strip a model's chat template from a raw prompt, keeping the turns' text.
+
+    InvokeModel bodies for Llama carry the chat template inside ``prompt``
+    (``<|start_header_id|>user<|end_header_id|>...``, or ``[INST] ... [/INST]`` for Llama 2),
+    and Titan prompts often read ``User: ... Bot:``. The tiny model reads the last few tokens
+    before the answer, so template tokens would hide the question; the turns are joined one per
+    line exactly as for Converse records. Other prompts are returned unchanged.
+    """
+    if "<|start_header_id|>" in prompt:
+        turns = [(role, text) for role, text in _LLAMA3_TURN_RE.findall(prompt)]
+        if turns and turns[-1][0] == "assistant" and not turns[-1][1]:
+            turns = turns[:-1]
+        return "\n".join(text for _, text in turns if text)
+    if "[INST]" in prompt:
+        parts = (p.strip() for p in _LLAMA2_MARKERS_RE.split(prompt))
+        return "\n".join(p for p in parts if p)
+    match = _TITAN_CHAT_RE.match(prompt)
+    if match:
+        return match.group(1)
+    return prompt
+
+
 def record_text(record: Mapping[str, Any]) -> tuple[str, str]:
     """Split a record of any supported format into ``(prompt, target)``.
 
@@ -284,8 +317,9 @@ def record_text(record: Mapping[str, Any]) -> tuple[str, str]:
     The context of a conversation is the system prompt and every turn before the last
     assistant turn, one per line; a single user turn without a system prompt is the prompt
     as written, so ``{"prompt": q}`` and a Converse request with one user message ``q`` give
-    the same prompt. Request bodies of InvokeModel/Converse (no assistant turn) give their
-    prompt and an empty target.
+    the same prompt (chat templates inside a raw prompt are removed by :func:`prompt_text`).
+    Request bodies of InvokeModel/Converse (no assistant turn) give their prompt and an empty
+    target.
 
     :raises ValueError: when the record matches no supported format.
     """
@@ -294,7 +328,7 @@ def record_text(record: Mapping[str, Any]) -> tuple[str, str]:
     if "messages" in record:
         return _conversation(record)
     if isinstance(record.get("prompt"), str):
-        return str(record["prompt"]), _json_text(record.get("completion", ""))
+        return prompt_text(str(record["prompt"])), _json_text(record.get("completion", ""))
     if isinstance(record.get("input"), str):
         return "", str(record["input"])
     if isinstance(record.get("input"), Mapping):  # model-invocation log record
@@ -304,7 +338,7 @@ def record_text(record: Mapping[str, Any]) -> tuple[str, str]:
         answer = _response_text(out.get("outputBodyJson") if isinstance(out, Mapping) else None)
         return prompt, answer
     if isinstance(record.get("inputText"), str):  # Titan InvokeModel body
-        return str(record["inputText"]), ""
+        return prompt_text(str(record["inputText"])), ""
     if isinstance(record.get("caption"), str):
         return "", str(record["caption"])
     keys = ", ".join(sorted(map(str, record))) or "none"
@@ -475,7 +509,8 @@ class TinyLM:
     # inference
     def loss(self, records: Iterable[Mapping[str, Any]]) -> float:
         """Mean token cross-entropy of the targets of ``records`` under this model."""
-        examples = _examples(self.tokenizer, records, cpt=False)
+        cpt = self.meta.get("customization_type") == CustomizationType.CONTINUED_PRE_TRAINING.value
+        examples = _examples(self.tokenizer, (record_text(r) for r in records), cpt=cpt)
         return _evaluate(self.params, examples)
 
     def generate(self, prompt: str, *, max_tokens: int = 64, temperature: float = 0.0,
@@ -544,10 +579,9 @@ class TrainingResult:
     stopped_early: bool = False
 
 
-def _examples(tok: _Tokenizer, records: Iterable[Mapping[str, Any]], *, cpt: bool) -> list[_Example]:
+def _examples(tok: _Tokenizer, pairs: Iterable[tuple[str, str]], *, cpt: bool) -> list[_Example]:
     out: list[_Example] = []
-    for record in records:
-        prompt, target = record_text(record)
+    for prompt, target in pairs:
         target_ids = tok.encode(target)
         if cpt:
             # Unlabelled text: every token is a target, in windows of MAX_TARGET_TOKENS.
@@ -739,7 +773,8 @@ class _Adam:
 def train(train_records: Iterable[Mapping[str, Any]],
           validation_records: Sequence[Mapping[str, Any]] | None,
           hyperparameters: Mapping[str, str], *, customization_type: str, base_model_id: str,
-          seed: int = 0, should_stop: Callable[[], bool] = lambda: False) -> TrainingResult:
+          seed: int = 0, should_stop: Callable[[], bool] = lambda: False,
+          teacher_model_id: str | None = None) -> TrainingResult:
     """Train a :class:`TinyLM` on ``train_records`` and record Bedrock-shaped metrics.
 
     :param train_records: records of any format :func:`record_text` reads.
@@ -754,6 +789,8 @@ def train(train_records: Iterable[Mapping[str, Any]],
     :param base_model_id: selects the documented defaults and learning-rate reference.
     :param seed: fixes initialisation, shuffling and subsampling; same inputs, same result.
     :param should_stop: polled before every step.
+    :param teacher_model_id: for ``DISTILLATION``, the teacher that answers prompts without a
+        golden answer (the emulator's :func:`base_model` of that id; default: the student's).
     :raises TrainingStopped: when ``should_stop()`` returns true.
     :raises ValueError: when there is no usable training record or a hyperparameter is not a
         number, or a record has an unsupported format.
@@ -761,13 +798,13 @@ def train(train_records: Iterable[Mapping[str, Any]],
     with single_threaded_blas():
         return _train(train_records, validation_records, hyperparameters,
                       customization_type=customization_type, base_model_id=base_model_id,
-                      seed=seed, should_stop=should_stop)
+                      seed=seed, should_stop=should_stop, teacher_model_id=teacher_model_id)
 
 
 def _train(train_records: Iterable[Mapping[str, Any]],
            validation_records: Sequence[Mapping[str, Any]] | None,
            hyperparameters: Mapping[str, str], *, customization_type: str, base_model_id: str,
-           seed: int, should_stop: Callable[[], bool]) -> TrainingResult:
+           seed: int, should_stop: Callable[[], bool], teacher_model_id: str | None) -> TrainingResult:
     ctype = str(getattr(customization_type, "value", customization_type))
     hp = resolve_hyperparameters(hyperparameters, customization_type=ctype, base_model_id=base_model_id)
     cpt = ctype == CustomizationType.CONTINUED_PRE_TRAINING.value
@@ -784,12 +821,17 @@ def _train(train_records: Iterable[Mapping[str, Any]],
         train_list = [r for i, r in enumerate(train_list) if i not in held]
 
     pairs = [record_text(record) for record in train_list]
+    if ctype == CustomizationType.DISTILLATION.value and any(not t for _, t in pairs):
+        # Prompts without a golden answer are answered by the teacher, as Bedrock's data
+        # synthesis does; the emulator's teacher is a base model.
+        teacher = base_model(teacher_model_id or base_model_id)
+        pairs = [(p, t or teacher.generate(p, max_tokens=TEACHER_MAX_TOKENS).text) for p, t in pairs]
     tok = _Tokenizer.build(text for pair in pairs for text in pair)
     tok.fit_idf([tok.encode(prompt)[-MAX_PROMPT_TOKENS:] for prompt, _ in pairs])
-    examples = [e for e in _examples(tok, train_list, cpt=cpt) if len(e.y)]
+    examples = [e for e in _examples(tok, pairs, cpt=cpt) if len(e.y)]
     if not examples:
         raise ValueError("no training records with text to learn from")
-    val_examples = _examples(tok, val_list[:MAX_VALIDATION_RECORDS], cpt=cpt)
+    val_examples = _examples(tok, (record_text(r) for r in val_list[:MAX_VALIDATION_RECORDS]), cpt=cpt)
 
     params = _init_params(tok.size, rng)
     opt = _Adam(params)
