@@ -2,9 +2,11 @@
 
 A custom model answers with the TinyLM its job trained; a foundation model with
 :func:`airflow_bedrock_ft.emulator.trainer.base_model`. The ``modelId`` may be a custom-model
-deployment ARN (deployment ``Active``), a provisioned-model ARN (``InService``), a custom-model
-ARN (accepted by the emulator for convenience; real Bedrock wants a deployment or provisioned
-throughput), or a foundation-model id / ARN / cross-region inference-profile id.
+deployment ARN (deployment ``Active``), a provisioned-model ARN (``InService``), or a foundation-model
+id / ARN / cross-region inference-profile id. A custom-model ARN itself is refused by the
+request validation, as botocore's ``modelId`` pattern does not admit one whose base model id
+has a context suffix (real Bedrock wants a deployment or provisioned throughput); the resolver
+still accepts one for callers that skip validation.
 
 InvokeModel bodies follow the base model family: Nova ``messages-v1``, Titan
 ``inputText``/``results``, Llama ``prompt``/``generation``, Anthropic messages, Cohere
