@@ -79,7 +79,7 @@ def detect_shape(record: Mapping[str, Any]) -> str | None:
         return MESSAGES
     if "prompt" in record and "completion" in record:
         return PROMPT_COMPLETION
-    if "modelId" in record and "input" in record and "output" in record:
+    if "modelId" in record and ("input" in record or "output" in record):
         return INVOCATION_LOG
     if "input" in record:
         return CPT

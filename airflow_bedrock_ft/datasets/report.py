@@ -189,6 +189,8 @@ class DatasetReport:
                     f"{detail}")
         elif first.rule.startswith("tokens."):
             text = f"Input size exceeded in file {name} for record at line {first.line}. {detail}"
+        elif first.rule in ("file.not_found", "file.read", "no_files"):
+            text = f"Could not read the data at {first.file}. {detail}"
         elif first.rule.startswith("record_count.") or first.rule.startswith("file_size."):
             text = f"Data validation failed for {name}. {detail}"
         else:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .sources import Source, iter_lines, list_files
+from .sources import Sources, iter_lines, list_files
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -52,7 +52,7 @@ def split_records(records: Iterable[Mapping[str, Any]], validation_ratio: float,
         yield (VALIDATION if _fraction(seed, canonical_bytes(record)) < validation_ratio else TRAIN), record
 
 
-def split_file(source: Source, train_path: str | os.PathLike[str], validation_path: str | os.PathLike[str],
+def split_file(source: Sources, train_path: str | os.PathLike[str], validation_path: str | os.PathLike[str],
                validation_ratio: float, seed: int | str = 0, *, s3_client: Any = None) -> tuple[int, int]:
     """Split a JSONL file (or folder/S3 prefix) line by line into two JSONL files.
 

@@ -591,7 +591,11 @@ class AnthropicValidator(RecordValidator):
             else:
                 emit("field.type", f"Field 'messages' must be an array, got {_type_name(msgs)}")
             return None
-        if F.detect_shape(record) == F.CONVERSE and self.wrong_shape(record):
+        # A whole Converse record is the wrong format; a string-content record with one list
+        # content is this format with a type error, reported per field below.
+        if ("schemaVersion" in record or type(record.get("system")) is list
+                or all(type(m) is dict and type(m.get("content")) is list for m in msgs)) \
+                and self.wrong_shape(record):
             return None
         self.file_seen_expected = True
         in_chars = out_chars = 0

@@ -1,0 +1,230 @@
+"""Airflow step that turns raw data into a validated, uploaded Bedrock training dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_bedrock_ft.datasets.report import DatasetReport
+
+_JSONL_EXTENSIONS = (".jsonl", ".jsonl.gz", ".ndjson")
+
+
+def _default_outlets(output_s3_uri: str) -> list[Asset]:
+    # A templated destination is only known at run time, so it cannot name an Asset at parse time.
+    if "{{" in output_s3_uri or "{%" in output_s3_uri:
+        return []
+    return [Asset(output_s3_uri.rstrip("/"))]
+
+
+class BedrockFineTunePrepareDataOperator(BaseOperator):
+    """Convert, validate, split and upload a dataset for Amazon Bedrock model customization.
+
+    Reads raw rows (CSV, TSV, Parquet, JSON or JSONL; local or ``s3://``), converts them to the
+    base model's record format, splits off a validation set by record hash, validates both
+    splits with the model's rules, and uploads them under content-addressed keys
+    (``<output_s3_uri>/sha256-<hex>/train.jsonl``), so identical data is uploaded once and a
+    job's data never changes under it. Invalid data fails the task with every problem's file,
+    line and rule; nothing is uploaded then.
+
+    Returns (XCom) ``{"train_s3_uri", "validation_s3_uri", "report"}``, where ``report`` is the
+    validation summary (totals, estimated tokens, counts per rule). The output prefix is
+    declared as an Airflow Asset (``outlets``) and its asset event carries the URIs.
+
+    .. seealso::
+        `Prepare your training datasets
+        <https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-prepare.html>`__
+
+    :param source: raw data: local path or ``s3://`` URI (file, folder or prefix), or a list. (templated)
+    :param model: base model id or ARN, as for the customization job. (templated)
+    :param output_s3_uri: ``s3://bucket/prefix`` to upload the dataset under. (templated)
+    :param customization_type: ``FINE_TUNING`` (default), ``CONTINUED_PRE_TRAINING``,
+        ``DISTILLATION`` or ``REINFORCEMENT_FINE_TUNING``. (templated)
+    :param validation_source: separate raw validation data; overrides ``validation_ratio``. (templated)
+    :param validation_ratio: fraction of records split off for validation, in [0, 1). (templated)
+    :param seed: seed of the deterministic split. (templated)
+    :param mapping: target field -> source column (see ``datasets.convert``). (templated)
+    :param template: target field -> ``str.format`` template over columns. (templated)
+    :param input_format: ``csv``, ``tsv``, ``parquet``, ``json`` or ``jsonl`` when the
+        extension does not tell. (templated)
+    :param data_format: override the model's record format (e.g. ``invocation-logs``). (templated)
+    :param hyperparameters: the job's hyperparameters (Titan's token limit depends on
+        ``batchSize``; ``epochCount`` feeds the token estimate). (templated)
+    :param max_problems: problems kept in the report (all are counted).
+    :param fail_on_warnings: fail on warnings too (e.g. a byte order mark).
+    :param aws_conn_id: Airflow AWS connection; its ``endpoint_url`` is honoured.
+    :param region_name: AWS region; default from the connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "source", "model", "output_s3_uri", "customization_type", "validation_source",
+        "validation_ratio", "seed", "mapping", "template", "input_format", "data_format",
+        "hyperparameters",
+    )
+    template_fields_renderers = {"mapping": "json", "template": "json", "hyperparameters": "json"}
+    ui_color = "#e3f2e1"
+
+    def __init__(
+        self,
+        *,
+        source: str | list[str],
+        model: str,
+        output_s3_uri: str,
+        customization_type: str = "FINE_TUNING",
+        validation_source: str | list[str] | None = None,
+        validation_ratio: float = 0.0,
+        seed: int | str = 0,
+        mapping: Mapping[str, str] | None = None,
+        template: Mapping[str, str] | None = None,
+        input_format: str | None = None,
+        data_format: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        max_problems: int = 1000,
+        fail_on_warnings: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = _default_outlets(output_s3_uri)
+        super().__init__(**kwargs)
+        self.source = source
+        self.model = model
+        self.output_s3_uri = output_s3_uri
+        self.customization_type = customization_type
+        self.validation_source = validation_source
+        self.validation_ratio = validation_ratio
+        self.seed = seed
+        self.mapping = dict(mapping) if mapping else None
+        self.template = dict(template) if template else None
+        self.input_format = input_format
+        self.data_format = data_format
+        self.hyperparameters = dict(hyperparameters) if hyperparameters else None
+        self.max_problems = max_problems
+        self.fail_on_warnings = fail_on_warnings
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    def _s3_client(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_bedrock_ft.core.models import (
+            UnknownModelError,
+            UnsupportedCustomizationError,
+            resolve_model,
+        )
+        from airflow_bedrock_ft.datasets.convert import ConversionError
+        from airflow_bedrock_ft.datasets.sources import DatasetSourceError, split_s3_uri
+        from airflow_bedrock_ft.datasets.upload import upload_content_addressed
+        from airflow_bedrock_ft.datasets.validate import validate_dataset
+
+        try:
+            spec = resolve_model(self.model)
+            fmt = self.data_format or spec.customization(self.customization_type).data_format.value
+        except (UnknownModelError, UnsupportedCustomizationError) as exc:
+            raise AirflowFailException(str(exc)) from None
+        bucket, prefix = split_s3_uri(self.output_s3_uri)
+        ratio = float(self.validation_ratio or 0.0)
+        client = self._s3_client()
+        hps = {k: str(v) for k, v in (self.hyperparameters or {}).items()}
+
+        with tempfile.TemporaryDirectory(prefix="bedrock_ft_prepare_") as tmp:
+            train_path = os.path.join(tmp, "train.jsonl")
+            split_path = os.path.join(tmp, "validation.jsonl")
+            validation_path: str | None = split_path
+            try:
+                if self.validation_source:
+                    self._materialize(self.source, train_path, fmt, client, 0.0, None)
+                    self._materialize(self.validation_source, split_path, fmt, client, 0.0, None)
+                elif ratio > 0:
+                    self._materialize(self.source, train_path, fmt, client, ratio, split_path)
+                else:
+                    self._materialize(self.source, train_path, fmt, client, 0.0, None)
+                    validation_path = None
+            except (ConversionError, DatasetSourceError) as exc:
+                raise AirflowFailException(
+                    f"Cannot prepare the dataset from {self.source!r}: {exc}"
+                ) from None
+
+            report = validate_dataset(
+                train_path, validation_path, model=self.model, customization_type=self.customization_type,
+                hyperparameters=hps, s3_client=client, max_problems=self.max_problems,
+                data_format=self.data_format, media_bucket=bucket,
+            )
+            report = _relative_names(report, tmp)
+            self.log.info("%s", report.format_text(max_problems=20))
+            if not report.ok or (self.fail_on_warnings and report.warning_count):
+                raise AirflowFailException(
+                    f"The dataset prepared from {self.source!r} is not valid for {spec.customization_id}; "
+                    f"nothing was uploaded.\n{report.format_text(max_problems=50)}"
+                )
+            train = upload_content_addressed(train_path, client, bucket, prefix, "train.jsonl")
+            self.log.info("Training data: %s (%s)", train.uri,
+                          "uploaded" if train.uploaded else "already there")
+            validation_uri = None
+            if validation_path is not None:
+                val = upload_content_addressed(validation_path, client, bucket, prefix, "validation.jsonl")
+                validation_uri = val.uri
+                self.log.info("Validation data: %s (%s)", val.uri,
+                              "uploaded" if val.uploaded else "already there")
+
+        result = {"train_s3_uri": train.uri, "validation_s3_uri": validation_uri, "report": report.summary()}
+        self._record_asset_events(context, result)
+        return result
+
+    def _materialize(self, source: Any, train_path: str, fmt: str, client: Any, ratio: float,
+                     validation_path: str | None) -> None:
+        """Write ``source`` as JSONL in ``fmt`` to ``train_path`` (and split to ``validation_path``)."""
+        from airflow_bedrock_ft.datasets.convert import convert_file
+        from airflow_bedrock_ft.datasets.split import split_file
+
+        sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        already_jsonl = (not self.mapping and not self.template and self.input_format in (None, "jsonl")
+                         and all(str(s).lower().endswith(_JSONL_EXTENSIONS) for s in sources))
+        if already_jsonl:
+            # Lines are copied unchanged, so the report's excerpts show the user's own data and
+            # broken lines reach the validator instead of failing the conversion.
+            split_file(sources, train_path, validation_path or os.devnull, ratio, self.seed, s3_client=client)
+            return
+        converted = train_path + ".converted"
+        for i, src in enumerate(sources):
+            part = converted if i == 0 else f"{converted}.{i}"
+            convert_file(src, part, fmt, mapping=self.mapping, template=self.template,
+                         input_format=self.input_format, s3_client=client)
+        parts = [converted] + [f"{converted}.{i}" for i in range(1, len(sources))]
+        split_file(parts, train_path, validation_path or os.devnull, ratio, self.seed)
+        for part in parts:
+            os.remove(part)
+
+    def _record_asset_events(self, context: Context, result: Mapping[str, Any]) -> None:
+        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+        if outlet_events is None:
+            return
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra = {
+                    "train_s3_uri": result["train_s3_uri"],
+                    "validation_s3_uri": result["validation_s3_uri"],
+                    "model": self.model,
+                    "records": result["report"]["totals"]["train"]["records"],
+                }
+
+
+def _relative_names(report: DatasetReport, folder: str) -> DatasetReport:
+    """Show problems against ``train.jsonl`` / ``validation.jsonl``, not the temporary folder."""
+    base = folder.rstrip(os.sep) + os.sep
+    report.problems = [dataclasses.replace(p, file=p.file.replace(base, "")) for p in report.problems]
+    report.files = [{**f, "file": str(f.get("file", "")).replace(base, "")} for f in report.files]
+    return report
