@@ -338,6 +338,11 @@ def _derive(args: argparse.Namespace, sampler: Sampler, raw: dict[str, Any], rep
         result["time_to_all_polled_s"] = t_all - t_start
         start_cpu = sampler.cpu_at(t_all) - cpu_start - idle_rate * (t_all - t_start)
         result["start_cpu_per_job_ms"] = 1e3 * start_cpu / n
+        # Jobs that started early may already poll again before the last one's first poll;
+        # that CPU is inside the start-up figure, so say how many requests it covers.
+        result["start_window_requests_per_job"] = (
+            sum(1 for v in jobs.values() for a in v["arrivals"] if a <= t_all) / n
+        )
         peak = sampler.max_rss(t_start, wait_end)
         result["rss_baseline_mb"] = baseline_rss / 2**20
         result["mem_peak_per_job_kb"] = (max(peak, rss_all or 0) - baseline_rss) / 1024 / n
