@@ -49,6 +49,7 @@ import json
 import math
 import re
 import threading
+import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -380,11 +381,10 @@ class _Example:
     weights: np.ndarray  # of the prompt tokens in the summary, summing to 1
 
 
-def _make_example(tok: _Tokenizer, prompt_ids: list[int], target_ids: list[int],
-                  end: bool = True) -> _Example:
+def _make_example(tok: _Tokenizer, prompt_ids: list[int], target_ids: list[int]) -> _Example:
     prompt_ids = prompt_ids[-MAX_PROMPT_TOKENS:]
     head = [BOS, *prompt_ids, SEP] if prompt_ids else [BOS]
-    seq = head + target_ids + ([EOS] if end else [])
+    seq = [*head, *target_ids, EOS]
     start = len(head)
     padded = [PAD] * CONTEXT + seq
     n = len(seq) - start
@@ -497,7 +497,7 @@ class TinyLM:
                 header = json.loads(bytes(npz["header"]).decode())
                 params = {k[len("param_"):]: npz[k] for k in npz.files if k.startswith("param_")}
                 idf = npz["idf"]
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"not a serialized TinyLM: {exc}") from None
         if header.get("format") != _FORMAT:
             raise ValueError(f"not a serialized TinyLM (format {header.get('format')!r})")
@@ -526,6 +526,9 @@ class TinyLM:
         prompt_ids = tok.encode(prompt)
         used = prompt_ids[-MAX_PROMPT_TOKENS:]
         seq = [BOS, *used, SEP] if used else [BOS]
+        if self.meta.get("customization_type") == CustomizationType.CONTINUED_PRE_TRAINING.value:
+            # Trained on running text: the prompt is the beginning of the text to continue.
+            seq, used = [BOS, *prompt_ids[-CONTEXT:]], []
         p = self.params
         used_arr = np.asarray(used, np.int64)
         bag = (tok.bag_weights(used_arr) @ p["P"][used_arr] if used
@@ -584,12 +587,17 @@ def _examples(tok: _Tokenizer, pairs: Iterable[tuple[str, str]], *, cpt: bool) -
     for prompt, target in pairs:
         target_ids = tok.encode(target)
         if cpt:
-            # Unlabelled text: every token is a target, in windows of MAX_TARGET_TOKENS.
+            # Unlabelled text: every token is a target, in windows of MAX_TARGET_TOKENS; a
+            # window still sees the tokens just before it, as in one long sequence.
             ids = tok.encode(prompt + ("\n" if prompt and target else "") + target)
-            for start in range(0, max(len(ids), 1), MAX_TARGET_TOKENS):
-                window = ids[start:start + MAX_TARGET_TOKENS]
-                last = start + MAX_TARGET_TOKENS >= len(ids)
-                out.append(_make_example(tok, [], window, end=last))
+            padded = [PAD] * (CONTEXT - 1) + [BOS, *ids, EOS]
+            n = len(ids) + 1
+            for start in range(0, n, MAX_TARGET_TOKENS):
+                stop = min(start + MAX_TARGET_TOKENS, n)
+                ctx = np.array([padded[i:i + CONTEXT] for i in range(start, stop)], np.int32)
+                y = np.asarray(padded[start + CONTEXT:stop + CONTEXT], np.int32)
+                none = np.zeros(0, np.int32)
+                out.append(_Example(ctx, y, none, none.astype(np.float32)))
         else:
             out.append(_make_example(tok, tok.encode(prompt), target_ids[:MAX_TARGET_TOKENS]))
     return out

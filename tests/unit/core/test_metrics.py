@@ -1,0 +1,143 @@
+"""Parsing Bedrock's metric CSVs, finding them in an S3 listing, and summarising per epoch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from airflow_bedrock_ft.core.metrics import (
+    MetricsParseError,
+    find_metric_keys,
+    format_summary,
+    job_folder,
+    parse_training_metrics,
+    parse_validation_metrics,
+    summarize,
+)
+
+TRAINING_CSV = b"""step_number,epoch_number,training_loss,perplexity
+0,0,2.5,12.182493960703473
+1,0,1.5,4.4816890703380645
+2,1,1.0,2.718281828459045
+3,1,0.5,1.6487212707001282
+"""
+VALIDATION_CSV = b"""step_number,epoch_number,validation_loss,perplexity
+1,0,1.75,5.754602676005731
+3,1,0.75,2.117000016612675
+"""
+
+JOB_ID = "a1b2c3d4e5f6"
+JOB_ARN = f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{JOB_ID}"
+PREFIX = "out/run-1/"
+
+
+def test_parse_training_metrics() -> None:
+    rows = parse_training_metrics(TRAINING_CSV)
+    assert rows[0] == {"step_number": 0, "epoch_number": 0, "training_loss": 2.5,
+                       "perplexity": pytest.approx(math.exp(2.5))}
+    assert [r["step_number"] for r in rows] == [0, 1, 2, 3]
+    assert [r["epoch_number"] for r in rows] == [0, 0, 1, 1]
+    assert all(isinstance(r["step_number"], int) for r in rows)
+
+
+def test_parse_validation_metrics() -> None:
+    rows = parse_validation_metrics(VALIDATION_CSV)
+    assert [(r["step_number"], r["epoch_number"], r["validation_loss"]) for r in rows] == [
+        (1, 0, 1.75), (3, 1, 0.75)]
+
+
+def test_parser_tolerates_bom_crlf_case_and_extra_columns() -> None:
+    data = ("\ufeffStep_Number,Epoch_Number,Training_Loss,Perplexity,learning_rate\r\n"
+            "0,0,2.0,7.38905609893065,0.0001\r\n\r\n"
+            "step_number,epoch_number,training_loss,perplexity,learning_rate\r\n"  # concatenated files
+            "1,0,1.0,2.718281828459045,0.0001\r\n").encode("utf-8")
+    rows = parse_training_metrics(data)
+    assert [(r["step_number"], r["training_loss"]) for r in rows] == [(0, 2.0), (1, 1.0)]
+
+
+def test_parser_reads_the_last_two_columns_when_the_loss_column_has_another_name() -> None:
+    rows = parse_validation_metrics("step_number,epoch_number,eval_loss,perplexity\n5,2,0.25,1.28\n")
+    assert rows == [{"step_number": 5, "epoch_number": 2, "validation_loss": 0.25, "perplexity": 1.28}]
+
+
+def test_parser_computes_missing_perplexity_and_numbers_missing_steps() -> None:
+    rows = parse_training_metrics("epoch_number,training_loss\n1,0.5\n1,\n2,0.25\n")
+    assert [r["step_number"] for r in rows] == [0, 2]
+    assert rows[1]["perplexity"] == pytest.approx(math.exp(0.25))
+
+
+def test_parser_handles_empty_and_malformed_files() -> None:
+    assert parse_training_metrics(b"") == []
+    assert parse_training_metrics(b"step_number,epoch_number,training_loss,perplexity\n") == []
+    with pytest.raises(MetricsParseError):
+        parse_training_metrics(b"loss\n1.0\n")
+
+
+def test_job_folder_accepts_id_or_arn() -> None:
+    assert job_folder(JOB_ID) == job_folder(JOB_ARN) == f"model-customization-job-{JOB_ID}"
+
+
+@pytest.mark.parametrize("validation_rel", [
+    "validation_artifacts/post_fine_tuning_validation/validation_metrics.csv",
+    "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
+    "validation_artifacts/validation_metrics.csv",
+])
+def test_find_metric_keys_tolerates_layout_variants(validation_rel: str) -> None:
+    base = f"{PREFIX}model-customization-job-{JOB_ID}/"
+    keys = [f"{PREFIX}.write_access_check_file.tmp", base + "training_artifacts/step_wise_training_metrics.csv",
+            base + validation_rel, base + "input_status/train/manifest.report.csv"]
+    assert find_metric_keys(keys, JOB_ARN) == {
+        "training": base + "training_artifacts/step_wise_training_metrics.csv",
+        "validation": base + validation_rel,
+    }
+
+
+def test_find_metric_keys_prefers_the_documented_location() -> None:
+    base = f"{PREFIX}model-customization-job-{JOB_ID}/validation_artifacts/"
+    keys = [base + "validation_metrics.csv",
+            base + "post_fine_tuning_validation/validation/validation_metrics.csv",
+            base + "post_fine_tuning_validation/validation_metrics.csv"]
+    assert find_metric_keys(keys, JOB_ID)["validation"] == keys[2]
+    assert find_metric_keys(keys[:2], JOB_ID)["validation"] == keys[1]
+
+
+def test_find_metric_keys_ignores_other_jobs() -> None:
+    other = f"{PREFIX}model-customization-job-zzzzzzzzzzzz/training_artifacts/step_wise_training_metrics.csv"
+    assert find_metric_keys([other], JOB_ID) == {"training": None, "validation": None}
+
+
+def test_find_metric_keys_in_a_listing_of_the_job_folder_itself() -> None:
+    keys = ["training_artifacts/step_wise_training_metrics.csv",
+            "validation_artifacts/post_fine_tuning_validation/validation_metrics.csv"]
+    assert find_metric_keys(keys, JOB_ID) == {"training": keys[0], "validation": keys[1]}
+
+
+def test_summarize_reports_mean_training_loss_and_validation_loss_per_epoch() -> None:
+    summary = summarize(parse_training_metrics(TRAINING_CSV), parse_validation_metrics(VALIDATION_CSV))
+    assert summary["per_epoch"] == [
+        {"epoch": 0, "training_loss": 2.0, "training_loss_last": 1.5, "validation_loss": 1.75, "steps": 2},
+        {"epoch": 1, "training_loss": 0.75, "training_loss_last": 0.5, "validation_loss": 0.75, "steps": 2},
+    ]
+    assert summary["final_training_loss"] == 0.5
+    assert summary["final_validation_loss"] == 0.75
+    assert summary["best_validation_loss"] == 0.75
+    assert summary["best_epoch"] == 1
+    assert summary["steps"] == 4
+    assert summary["epochs"] == 2
+
+
+def test_summarize_without_validation() -> None:
+    summary = summarize(parse_training_metrics(TRAINING_CSV))
+    assert [e["validation_loss"] for e in summary["per_epoch"]] == [None, None]
+    assert summary["final_validation_loss"] is None
+    assert summary["best_epoch"] is None
+    assert summarize([])["per_epoch"] == []
+
+
+def test_format_summary_lists_each_epoch() -> None:
+    text = format_summary(summarize(parse_training_metrics(TRAINING_CSV), parse_validation_metrics(VALIDATION_CSV)))
+    lines = text.splitlines()
+    assert lines[1].split() == ["0", "2.0000", "1.7500"]
+    assert lines[2].split() == ["1", "0.7500", "0.7500"]
+    assert "final training loss 0.5000" in lines[-1]
