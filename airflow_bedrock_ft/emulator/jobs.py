@@ -155,7 +155,7 @@ class JobRunner(threading.Thread):
         except _Shutdown:
             log.info("emulator shutting down; job %s will resume on restart", self.arn)
         except _Stopped:
-            self._stop()
+            self._end_stopped()
         except JobFailure as exc:
             self.backend.fail(self.arn, phase, str(exc))
         except Exception:
@@ -164,7 +164,7 @@ class JobRunner(threading.Thread):
         finally:
             self._s3 = None
 
-    def _stop(self) -> None:
+    def _end_stopped(self) -> None:
         with self.backend.lock:
             job = self.backend.jobs[self.arn]
             if job["status"] == "InProgress":  # training noticed the request first
@@ -343,4 +343,4 @@ class JobRunner(threading.Thread):
             validation_losses=losses,
         )
         if model_arn is None:
-            self._stop()
+            self._end_stopped()
