@@ -1,0 +1,89 @@
+"""BedrockFineTunePrepareDataOperator against a real S3 server through an Airflow connection
+from the environment (``extra.endpoint_url``), as a deployment would configure it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from ds_helpers import NOVA_LITE, converse, pc
+
+
+@pytest.fixture
+def aws_conn(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    return "aws_default"
+
+
+def _csv(path: Path, n: int) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["question", "answer"])
+        for i in range(n):
+            writer.writerow([f"What is {i} plus one?", str(i + 1)])
+    return path
+
+
+def test_convert_validate_split_upload(tmp_path: Path, aws_conn: str, s3_client: Any, bucket: str) -> None:
+    from airflow.sdk import Asset
+
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    op = BedrockFineTunePrepareDataOperator(
+        task_id="prepare", source=str(_csv(tmp_path / "qa.csv", 60)), model="amazon.nova-micro-v1:0",
+        output_s3_uri=f"s3://{bucket}/datasets/qa", validation_ratio=0.2, seed=1,
+        template={"system": "Add one.", "user": "{question}"}, mapping={"assistant": "answer"},
+        aws_conn_id=aws_conn,
+    )
+    assert op.outlets == [Asset(f"s3://{bucket}/datasets/qa")]
+    assert {"source", "model", "output_s3_uri", "mapping", "template"} <= set(op.template_fields)
+
+    result = op.execute(context={})  # type: ignore[arg-type]
+    assert set(result) == {"train_s3_uri", "validation_s3_uri", "report"}
+    assert result["train_s3_uri"].startswith(f"s3://{bucket}/datasets/qa/sha256-")
+    assert result["train_s3_uri"].endswith("/train.jsonl")
+    assert result["validation_s3_uri"].endswith("/validation.jsonl")
+    totals = result["report"]["totals"]
+    assert totals["train"]["records"] + totals["validation"]["records"] == 60
+    assert 3 <= totals["validation"]["records"] <= 25
+    assert result["report"]["ok"] is True
+    json.dumps(result)  # XCom-able
+
+    key = result["train_s3_uri"].split("/", 3)[3]
+    first = orjson.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()[0])
+    assert first["system"] == [{"text": "Add one."}]
+    assert first["messages"][0]["content"] == [{"text": first["messages"][0]["content"][0]["text"]}]
+
+    # Same input, same keys: nothing new is uploaded and the XCom is identical.
+    assert op.execute(context={}) == result  # type: ignore[arg-type]
+
+
+def test_invalid_data_fails_with_the_report(tmp_path: Path, aws_conn: str, s3_client: Any, bucket: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    src = tmp_path / "data.jsonl"
+    records = [orjson.dumps(converse(i)) for i in range(10)]
+    records[4] = orjson.dumps(pc(4))
+    records[7] = b'{"schemaVersion": "bedrock-conversation-2024", "messages": ['
+    src.write_bytes(b"\n".join(records) + b"\n")
+    s3_client.put_object(Bucket=bucket, Key="raw/data.jsonl", Body=src.read_bytes())
+
+    op = BedrockFineTunePrepareDataOperator(
+        task_id="prepare", source=f"s3://{bucket}/raw/data.jsonl", model=NOVA_LITE,
+        output_s3_uri=f"s3://{bucket}/datasets/bad", aws_conn_id=aws_conn,
+    )
+    with pytest.raises(AirflowFailException) as exc:
+        op.execute(context={})  # type: ignore[arg-type]
+    message = str(exc.value)
+    assert "train.jsonl:5: error [format.mixed]" in message
+    assert "train.jsonl:8: error [json]" in message
+    assert "nothing was uploaded" in message
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="datasets/")
