@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-scale",
         type=float,
         default=None,
-        help=f"factor on realistic phase durations (default $BEDROCK_EMULATOR_TIME_SCALE or {CLI_TIME_SCALE})",
+        help="factor on realistic phase durations "
+        f"(default $BEDROCK_EMULATOR_TIME_SCALE or {CLI_TIME_SCALE})",
     )
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     parser.add_argument("--log-level", default="INFO")
@@ -53,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["emulator"]:
         args_list = args_list[1:]
     args = build_parser().parse_args(args_list)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     time_scale = args.time_scale
     if time_scale is None:
         raw = os.environ.get("BEDROCK_EMULATOR_TIME_SCALE", "").strip()

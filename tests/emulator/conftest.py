@@ -34,8 +34,9 @@ def bucket(clients: dict[str, Any]) -> str:
     s3 = clients["s3"]
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="ft/train.jsonl", Body=jsonl([converse_record(*c) for c in COUNTRIES]))
-    s3.put_object(Bucket=name, Key="ft/validation.jsonl",
-                  Body=jsonl([converse_record(*c) for c in COUNTRIES[:8]]))
+    s3.put_object(
+        Bucket=name, Key="ft/validation.jsonl", Body=jsonl([converse_record(*c) for c in COUNTRIES[:8]])
+    )
     return name
 
 

@@ -16,9 +16,18 @@ ROLE = "arn:aws:iam::123456789012:role/BedrockFineTune"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 COUNTRIES = [
-    ("France", "French"), ("Spain", "Spanish"), ("Germany", "German"), ("Italy", "Italian"),
-    ("Japan", "Japanese"), ("Brazil", "Portuguese"), ("Poland", "Polish"), ("Greece", "Greek"),
-    ("Sweden", "Swedish"), ("Turkey", "Turkish"), ("Egypt", "Arabic"), ("China", "Chinese"),
+    ("France", "French"),
+    ("Spain", "Spanish"),
+    ("Germany", "German"),
+    ("Italy", "Italian"),
+    ("Japan", "Japanese"),
+    ("Brazil", "Portuguese"),
+    ("Poland", "Polish"),
+    ("Greece", "Greek"),
+    ("Sweden", "Swedish"),
+    ("Turkey", "Turkish"),
+    ("Egypt", "Arabic"),
+    ("China", "Chinese"),
 ]
 
 
@@ -39,8 +48,9 @@ def jsonl(records: list[dict[str, Any]]) -> bytes:
     return ("\n".join(json.dumps(r) for r in records) + "\n").encode()
 
 
-def wait_for(bedrock: Any, job: str, *, until: Callable[[dict[str, Any]], bool] | None = None,
-             timeout: float = 30.0) -> dict[str, Any]:
+def wait_for(
+    bedrock: Any, job: str, *, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
     """Poll GetModelCustomizationJob until ``until`` (default: a terminal status)."""
     until = until or (lambda j: is_terminal(j["status"]))
     deadline = time.monotonic() + timeout
@@ -49,8 +59,9 @@ def wait_for(bedrock: Any, job: str, *, until: Callable[[dict[str, Any]], bool] 
         if until(got):
             return got
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job} did not reach the expected state: {got['status']} "
-                                 f"{got.get('statusDetails')}")
+            raise AssertionError(
+                f"job {job} did not reach the expected state: {got['status']} {got.get('statusDetails')}"
+            )
         time.sleep(0.05)
 
 

@@ -16,9 +16,7 @@ from airflow_bedrock_ft.core.models import resolve_model
 from .helpers import NOVA, phase, wait_for
 
 JOB_ARN_RE = re.compile(
-    r"^arn:aws:bedrock:us-east-1:123456789012:model-customization-job/"
-    + re.escape(NOVA)
-    + r"/[a-z0-9]{12}$"
+    r"^arn:aws:bedrock:us-east-1:123456789012:model-customization-job/" + re.escape(NOVA) + r"/[a-z0-9]{12}$"
 )
 MODEL_ARN_RE = re.compile(
     r"^arn:aws:bedrock:us-east-1:123456789012:custom-model/" + re.escape(NOVA) + r"/[a-z0-9]{12}$"
@@ -27,7 +25,11 @@ MODEL_ARN_RE = re.compile(
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
     response = exc.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
+    return (
+        response["Error"]["Code"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Message"],
+    )
 
 
 def test_create_returns_201_and_a_real_format_arn(bedrock, job_request):
@@ -139,7 +141,9 @@ def test_list_filters_sorting_and_paginator(emulator, bedrock, job_request):
     emulator.set_config(hold_phases=["validation"])
     arns = []
     for i in range(5):
-        arns.append(bedrock.create_model_customization_job(**job_request(jobName=f"list-{i}-alpha"))["jobArn"])
+        arns.append(
+            bedrock.create_model_customization_job(**job_request(jobName=f"list-{i}-alpha"))["jobArn"]
+        )
     other = bedrock.create_model_customization_job(**job_request(jobName="beta-job"))["jobArn"]
     bedrock.stop_model_customization_job(jobIdentifier=other)
     summaries = bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]
@@ -176,7 +180,9 @@ def test_stop_moves_to_stopped_and_then_conflicts(emulator, bedrock, job_request
     emulator.set_config(hold_phases=["training"])
     arn = bedrock.create_model_customization_job(**job_request())["jobArn"]
     wait_for(bedrock, arn, until=lambda j: phase(j, "training") == "InProgress")
-    assert bedrock.stop_model_customization_job(jobIdentifier=arn)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (
+        bedrock.stop_model_customization_job(jobIdentifier=arn)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    )
     stopped = wait_for(bedrock, arn)
     assert stopped["status"] == "Stopped"
     assert phase(stopped, "training") == "Stopped"
@@ -215,7 +221,9 @@ def test_custom_models_get_list_delete_and_tags(bedrock, job_request):
     assert [m["modelArn"] for m in listed] == [model_arn]
     assert listed[0]["baseModelName"] == "Nova Micro"
     assert bedrock.list_custom_models(baseModelArnEquals=job["baseModelArn"])["modelSummaries"]
-    assert bedrock.list_tags_for_resource(resourceARN=job["jobArn"])["tags"] == [{"key": "team", "value": "ml"}]
+    assert bedrock.list_tags_for_resource(resourceARN=job["jobArn"])["tags"] == [
+        {"key": "team", "value": "ml"}
+    ]
     assert bedrock.list_tags_for_resource(resourceARN=model_arn)["tags"] == [{"key": "stage", "value": "dev"}]
     bedrock.tag_resource(resourceARN=model_arn, tags=[{"key": "owner", "value": "a"}])
     bedrock.untag_resource(resourceARN=model_arn, tagKeys=["stage"])
@@ -238,7 +246,10 @@ def test_foundation_models_list_and_get(bedrock):
     assert NOVA in ids and "amazon.nova-micro-v1:0" not in ids
     assert all("FINE_TUNING" in m["customizationsSupported"] for m in models)
     cpt = bedrock.list_foundation_models(byCustomizationType="CONTINUED_PRE_TRAINING")["modelSummaries"]
-    assert {m["modelId"] for m in cpt} == {"amazon.titan-text-express-v1:0:8k", "amazon.titan-text-lite-v1:0:4k"}
+    assert {m["modelId"] for m in cpt} == {
+        "amazon.titan-text-express-v1:0:8k",
+        "amazon.titan-text-lite-v1:0:4k",
+    }
     meta = bedrock.list_foundation_models(byProvider="meta")["modelSummaries"]
     assert meta and all(m["providerName"] == "Meta" for m in meta)
     details = bedrock.get_foundation_model(modelIdentifier=NOVA)["modelDetails"]
@@ -252,6 +263,8 @@ def test_foundation_models_list_and_get(bedrock):
 
 def test_timestamps_are_utc_and_recent(bedrock, job_request):
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
-    arn = bedrock.create_model_customization_job(**job_request(jobName=f"ts-{uuid.uuid4().hex[:6]}"))["jobArn"]
+    arn = bedrock.create_model_customization_job(**job_request(jobName=f"ts-{uuid.uuid4().hex[:6]}"))[
+        "jobArn"
+    ]
     created = bedrock.get_model_customization_job(jobIdentifier=arn)["creationTime"]
     assert before <= created <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)

@@ -25,7 +25,9 @@ def test_completed_job_writes_artifacts_and_metrics(clients, bucket, job_request
     folder = f"output/model-customization-job-{job_id}/"
     training_csv = folder + "training_artifacts/step_wise_training_metrics.csv"
     assert training_csv in keys
-    rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=training_csv)["Body"].read().decode())))
+    rows = list(
+        csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=training_csv)["Body"].read().decode()))
+    )
     assert rows and {"step_number", "epoch_number", "training_loss"} <= set(rows[0])
     assert {int(r["epoch_number"]) for r in rows} <= {0, 1, 2}
     # The weights stay in the emulator, never in the user's bucket.
@@ -36,7 +38,9 @@ def test_completed_job_writes_artifacts_and_metrics(clients, bucket, job_request
 def test_more_epochs_train_further(clients, job_request):
     bedrock = clients["bedrock"]
     one = bedrock.create_model_customization_job(**job_request(hyperParameters={"epochCount": "1"}))["jobArn"]
-    five = bedrock.create_model_customization_job(**job_request(hyperParameters={"epochCount": "5"}))["jobArn"]
+    five = bedrock.create_model_customization_job(**job_request(hyperParameters={"epochCount": "5"}))[
+        "jobArn"
+    ]
     loss_one = wait_for(bedrock, one)["trainingMetrics"]["trainingLoss"]
     loss_five = wait_for(bedrock, five)["trainingMetrics"]["trainingLoss"]
     assert loss_five < loss_one
@@ -67,7 +71,8 @@ def test_missing_training_object_fails_with_bedrock_s3_message(clients, bucket, 
     bedrock = clients["bedrock"]
     uri = f"s3://{bucket}/nope/train.jsonl"
     job = wait_for(
-        bedrock, bedrock.create_model_customization_job(**job_request(trainingDataConfig={"s3Uri": uri}))["jobArn"]
+        bedrock,
+        bedrock.create_model_customization_job(**job_request(trainingDataConfig={"s3Uri": uri}))["jobArn"],
     )
     assert job["status"] == "Failed"
     assert job["failureMessage"] == (
@@ -93,7 +98,9 @@ def test_missing_output_bucket_fails_with_put_object_message(clients, job_reques
 
 def test_forced_failure_uses_the_given_message_for_the_next_job_only(emulator, clients, job_request):
     bedrock = clients["bedrock"]
-    emulator.set_faults(fail_jobs={"next": 1, "message": "Encountered an internal error when processing the request."})
+    emulator.set_faults(
+        fail_jobs={"next": 1, "message": "Encountered an internal error when processing the request."}
+    )
     failed = wait_for(bedrock, bedrock.create_model_customization_job(**job_request())["jobArn"])
     assert failed["status"] == "Failed"
     assert failed["failureMessage"] == "Encountered an internal error when processing the request."

@@ -27,7 +27,8 @@ def test_restart_keeps_state_and_resumes_running_jobs(bedrock_emulator, bucket, 
             modelDeploymentName="persisted", modelArn=done["outputModelArn"]
         )["customModelDeploymentArn"]
         answer_before = first.client("bedrock-runtime").converse(
-            modelId=deployment, messages=[{"role": "user", "content": [{"text": "What language is spoken in Spain?"}]}]
+            modelId=deployment,
+            messages=[{"role": "user", "content": [{"text": "What language is spoken in Spain?"}]}],
         )["output"]["message"]["content"][0]["text"]
 
     with start_emulator(state_path=state, s3_endpoint_url=s3_url, time_scale=0.0) as second:
@@ -37,7 +38,9 @@ def test_restart_keeps_state_and_resumes_running_jobs(bedrock_emulator, bucket, 
             k: done[k] for k in ("status", "outputModelArn", "trainingMetrics", "creationTime")
         }
         assert bedrock.get_custom_model(modelIdentifier=done["outputModelArn"])["modelStatus"] == "Active"
-        assert bedrock.list_tags_for_resource(resourceARN=done["jobArn"])["tags"] == [{"key": "k", "value": "v"}]
+        assert bedrock.list_tags_for_resource(resourceARN=done["jobArn"])["tags"] == [
+            {"key": "k", "value": "v"}
+        ]
         assert bedrock.create_model_customization_job(**done_request)["jobArn"] == done["jobArn"]
         with pytest.raises(ClientError) as exc:
             bedrock.create_model_customization_job(**{**done_request, "clientRequestToken": "other-token"})
@@ -45,6 +48,7 @@ def test_restart_keeps_state_and_resumes_running_jobs(bedrock_emulator, bucket, 
         resumed = wait_for(bedrock, running)
         assert resumed["status"] == "Completed", (resumed["statusDetails"], resumed.get("failureMessage"))
         answer_after = second.client("bedrock-runtime").converse(
-            modelId=deployment, messages=[{"role": "user", "content": [{"text": "What language is spoken in Spain?"}]}]
+            modelId=deployment,
+            messages=[{"role": "user", "content": [{"text": "What language is spoken in Spain?"}]}],
         )["output"]["message"]["content"][0]["text"]
         assert answer_after == answer_before  # the trained weights came back from the state file

@@ -10,7 +10,9 @@ import pytest
 
 
 def call(emulator, method: str, path: str, body: bytes | None = None, headers=None):
-    req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers or {})
+    req = urllib.request.Request(
+        emulator.endpoint_url + path, data=body, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
@@ -28,13 +30,19 @@ def assert_aws_error(result, status: int, code: str) -> dict:
 
 
 def test_bad_json_is_serialization_exception(emulator):
-    assert_aws_error(call(emulator, "POST", "/model-customization-jobs", b"{not json"), 400, "SerializationException")
-    assert_aws_error(call(emulator, "POST", "/model-customization-jobs", b"[1, 2]"), 400, "SerializationException")
+    assert_aws_error(
+        call(emulator, "POST", "/model-customization-jobs", b"{not json"), 400, "SerializationException"
+    )
+    assert_aws_error(
+        call(emulator, "POST", "/model-customization-jobs", b"[1, 2]"), 400, "SerializationException"
+    )
 
 
 def test_wrong_types_are_validation_exceptions(emulator):
     body = json.dumps({"jobName": 5, "customModelName": ["x"], "roleArn": None}).encode()
-    doc = assert_aws_error(call(emulator, "POST", "/model-customization-jobs", body), 400, "ValidationException")
+    doc = assert_aws_error(
+        call(emulator, "POST", "/model-customization-jobs", body), 400, "ValidationException"
+    )
     assert "jobName" in doc["message"] and "baseModelIdentifier" in doc["message"]
     doc = assert_aws_error(
         call(emulator, "GET", "/model-customization-jobs?maxResults=lots"), 400, "ValidationException"
@@ -56,7 +64,9 @@ def test_unimplemented_operation_is_named(emulator):
 
 def test_oversized_body_is_rejected(emulator):
     body = b'{"jobName": "' + b"x" * (1024 * 1024 + 10) + b'"}'
-    assert_aws_error(call(emulator, "POST", "/model-customization-jobs", body), 413, "RequestEntityTooLargeException")
+    assert_aws_error(
+        call(emulator, "POST", "/model-customization-jobs", body), 413, "RequestEntityTooLargeException"
+    )
 
 
 def test_unexpected_exception_is_a_generic_500(emulator, monkeypatch):

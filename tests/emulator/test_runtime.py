@@ -20,24 +20,37 @@ def invoke(runtime, model_id: str, body: dict) -> dict:
 
 def test_invoke_model_in_each_family_format(clients):
     runtime = clients["runtime"]
-    nova = invoke(runtime, "amazon.nova-micro-v1:0", {
-        "schemaVersion": "messages-v1",
-        "messages": [{"role": "user", "content": [{"text": "Hello there"}]}],
-        "inferenceConfig": {"maxTokens": 8},
-    })
+    nova = invoke(
+        runtime,
+        "amazon.nova-micro-v1:0",
+        {
+            "schemaVersion": "messages-v1",
+            "messages": [{"role": "user", "content": [{"text": "Hello there"}]}],
+            "inferenceConfig": {"maxTokens": 8},
+        },
+    )
     assert nova["output"]["message"]["role"] == "assistant"
     assert isinstance(nova["output"]["message"]["content"][0]["text"], str)
     assert nova["stopReason"] in ("end_turn", "max_tokens")
     assert 1 <= nova["usage"]["outputTokens"] <= 8
-    titan = invoke(runtime, "amazon.titan-text-express-v1", {
-        "inputText": "Hello", "textGenerationConfig": {"maxTokenCount": 5}})
+    titan = invoke(
+        runtime,
+        "amazon.titan-text-express-v1",
+        {"inputText": "Hello", "textGenerationConfig": {"maxTokenCount": 5}},
+    )
     assert titan["results"][0]["completionReason"] in ("FINISH", "LENGTH")
     assert titan["results"][0]["tokenCount"] <= 5 and titan["inputTextTokenCount"] >= 1
     llama = invoke(runtime, "us.meta.llama3-1-8b-instruct-v1:0", {"prompt": "Hello", "max_gen_len": 4})
     assert llama["stop_reason"] in ("stop", "length") and llama["generation_token_count"] <= 4
-    claude = invoke(runtime, "anthropic.claude-3-haiku-20240307-v1:0", {
-        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 4,
-        "messages": [{"role": "user", "content": "Hello"}]})
+    claude = invoke(
+        runtime,
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Hello"}],
+        },
+    )
     assert claude["type"] == "message" and claude["content"][0]["type"] == "text"
 
 
@@ -53,15 +66,21 @@ def test_unknown_model_and_bad_body_are_validation_errors(clients):
 
 def test_custom_model_answers_through_deployment_and_provisioned_throughput(emulator, clients, job_request):
     bedrock, runtime = clients["bedrock"], clients["runtime"]
-    job = wait_for(bedrock, bedrock.create_model_customization_job(
-        **job_request(hyperParameters={"epochCount": "5", "learningRate": "0.0001"}))["jobArn"])
+    job = wait_for(
+        bedrock,
+        bedrock.create_model_customization_job(
+            **job_request(hyperParameters={"epochCount": "5", "learningRate": "0.0001"})
+        )["jobArn"],
+    )
     model_arn = job["outputModelArn"]
     emulator.set_config(time_scale=0.001)  # deployment 480 s -> 0.48 s
     created = bedrock.create_custom_model_deployment(modelDeploymentName="dep-1", modelArn=model_arn)
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 202
     dep_arn = created["customModelDeploymentArn"]
     assert dep_arn.startswith("arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/")
-    assert bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=dep_arn)["status"] == "Creating"
+    assert (
+        bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=dep_arn)["status"] == "Creating"
+    )
     with pytest.raises(ClientError) as exc:
         runtime.converse(modelId=dep_arn, messages=[{"role": "user", "content": [{"text": "hi"}]}])
     assert exc.value.response["Error"]["Code"] == "ValidationException"
@@ -82,19 +101,26 @@ def test_custom_model_answers_through_deployment_and_provisioned_throughput(emul
     text = answer["output"]["message"]["content"][0]["text"]
     assert "French" in text, text  # the fine-tuned model learned its training data
     assert answer["usage"]["outputTokens"] >= 1
-    base = runtime.converse(modelId="amazon.nova-micro-v1:0",
-                            system=[{"text": "Answer in one sentence."}],
-                            messages=[{"role": "user", "content": [{"text": question}]}],
-                            inferenceConfig={"maxTokens": 20})
+    base = runtime.converse(
+        modelId="amazon.nova-micro-v1:0",
+        system=[{"text": "Answer in one sentence."}],
+        messages=[{"role": "user", "content": [{"text": question}]}],
+        inferenceConfig={"maxTokens": 20},
+    )
     assert base["output"]["message"]["content"][0]["text"] != text
 
-    nova_body = {"schemaVersion": "messages-v1", "system": [{"text": "Answer in one sentence."}],
-                 "messages": [{"role": "user", "content": [{"text": question}]}],
-                 "inferenceConfig": {"maxTokens": 20}}
+    nova_body = {
+        "schemaVersion": "messages-v1",
+        "system": [{"text": "Answer in one sentence."}],
+        "messages": [{"role": "user", "content": [{"text": question}]}],
+        "inferenceConfig": {"maxTokens": 20},
+    }
     via_invoke = invoke(runtime, dep_arn, nova_body)
     assert via_invoke["output"]["message"]["content"][0]["text"] == text
 
-    pt = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="pt-1", modelId=model_arn)
+    pt = bedrock.create_provisioned_model_throughput(
+        modelUnits=1, provisionedModelName="pt-1", modelId=model_arn
+    )
     assert pt["ResponseMetadata"]["HTTPStatusCode"] == 201
     pt_arn = pt["provisionedModelArn"]
     deadline = time.monotonic() + 10
