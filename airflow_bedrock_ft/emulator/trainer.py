@@ -755,27 +755,38 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 class _Adam:
+    """Adam with global-norm clipping, updating in place without temporaries (the update of
+    the output layer dominates a step at batch size 1)."""
+
     def __init__(self, params: Mapping[str, np.ndarray]) -> None:
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.tmp = {k: np.empty_like(v) for k, v in params.items()}
         self.t = 0
 
-    def step(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray], lr: float,
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float,
              b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+        """Apply one update; ``grads`` is scaled in place by the clipping."""
         self.t += 1
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
         clip = min(1.0, CLIP_NORM / (norm + 1e-12))
-        c1 = 1.0 - b1**self.t
-        c2 = 1.0 - b2**self.t
-        step = lr * math.sqrt(c2) / c1
+        step = lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
         for k, g in grads.items():
-            m, v = self.m[k], self.v[k]
-            g = g * clip if clip < 1.0 else g
+            m, v, tmp = self.m[k], self.v[k], self.tmp[k]
+            if clip < 1.0:
+                g *= clip
             m *= b1
-            m += (1.0 - b1) * g
+            np.multiply(g, 1.0 - b1, out=tmp)
+            m += tmp
             v *= b2
-            v += (1.0 - b2) * (g * g)
-            params[k] -= step * m / (np.sqrt(v) + eps)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step
+            params[k] -= tmp
 
 
 def train(train_records: Iterable[Mapping[str, Any]],
