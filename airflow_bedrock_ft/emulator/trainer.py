@@ -649,6 +649,12 @@ def _number(name: str, raw: object) -> float:
     return value
 
 
+_USED_HYPERPARAMETERS = frozenset({
+    "epochCount", "batchSize", "learningRate", "learningRateMultiplier", "learningRateWarmupSteps",
+    "earlyStoppingThreshold", "earlyStoppingPatience", "evalPercentage", "stepCount",
+})
+
+
 def resolve_hyperparameters(hyperparameters: Mapping[str, Any], *, customization_type: str,
                             base_model_id: str) -> dict[str, float]:
     """The settings the trainer uses: requested values over the family's documented defaults.
@@ -663,7 +669,10 @@ def resolve_hyperparameters(hyperparameters: Mapping[str, Any], *, customization
     specs = {hp.name: hp for hp in _hp_specs(base_model_id, customization_type)}
     values: dict[str, float] = {n: float(hp.default) for n, hp in specs.items() if hp.default is not None}
     for name, raw in hyperparameters.items():
-        values[name] = _number(name, raw)
+        # Others (rftConfig's reasoningEffort, Titan embeddings' epochCount "Auto", ...) do not
+        # change this model and are left to request validation.
+        if name in _USED_HYPERPARAMETERS and str(raw).strip().lower() != "auto":
+            values[name] = _number(name, raw)
 
     epochs = int(values.get("epochCount", 2))
     batch = int(values.get("batchSize", 1))

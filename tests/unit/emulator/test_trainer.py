@@ -414,3 +414,16 @@ def test_distillation_prompts_without_answers_are_answered_by_the_teacher() -> N
     teacher_answer = base_model("amazon.nova-pro-v1:0").generate("Hello").text
     assert teacher_answer
     assert result.model.generate("Hello").text == teacher_answer
+
+
+def test_rft_hyperparameters_that_do_not_apply_are_ignored(small: list[dict]) -> None:
+    records = [{"messages": [{"role": "user", "content": r["prompt"]}], "reference_answer": r["completion"]}
+               for r in small]
+    hp = {"epochCount": "2", "batchSize": "16", "learningRate": "5e-5", "reasoningEffort": "high",
+          "inferenceMaxTokens": "750", "trainingSamplePerPrompt": "4"}
+    result = train(records, None, hp, customization_type="REINFORCEMENT_FINE_TUNING",
+                   base_model_id="amazon.nova-2-lite-v1:0:256k")
+    assert result.steps == 2 * math.ceil(len(small) / 16)
+    assert result.hyperparameters["lr_ratio"] == pytest.approx(5.0)
+    means = _epoch_means(result)
+    assert means[1] < means[0]
