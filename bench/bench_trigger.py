@@ -572,7 +572,7 @@ def _verdicts(results: list[dict[str, Any]], poll_interval: float, tolerance: fl
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", default="50,200,1000", help="comma-separated numbers of concurrent waits")
-    p.add_argument("--which", default="amazon,ours", help="comma-separated: ours, amazon")
+    p.add_argument("--which", default="ours,amazon", help="comma-separated: ours, amazon")
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls of one job")
     p.add_argument("--job-duration", type=float, default=6.0,
                    help="seconds the jobs stay InProgress after every job has been polled once "
@@ -612,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown --which {sorted(unknown)}; choose from {sorted(WHICH)}")
     airflow_home = tempfile.mkdtemp(prefix="bench-trigger-airflow-")
+    # Other work on the machine skews CPU and latency figures; the load says how much there was.
+    load_before = os.getloadavg()
     results = []
     try:
         for n in ns:
@@ -627,13 +629,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(airflow_home, ignore_errors=True)
     verdicts = _verdicts(results, args.poll_interval, args.latency_tolerance)
     print(f"poll interval {args.poll_interval:g} s, steady window {args.job_duration:g} s after all polled, "
-          f"Airflow log level {args.log_level}")
+          f"Airflow log level {args.log_level}; load average before {load_before[0]:.2f}, "
+          f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(_table(results))
     print()
     for v in verdicts:
         print(f"{v['result']}: {v['target']} at N={v['n']}: {v['detail']}")
     if args.json is not None:
-        doc = json.dumps({"results": results, "verdicts": verdicts}, indent=2, default=str)
+        doc = json.dumps({"results": results, "verdicts": verdicts, "load_before": load_before,
+                          "cpus": os.cpu_count()}, indent=2, default=str)
         if args.json == "-":
             print(doc)
         else:
