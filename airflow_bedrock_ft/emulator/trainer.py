@@ -7,34 +7,41 @@ the data, it falls over the epochs, and it responds to the documented hyperparam
 real model does (more epochs lower the training loss; a learning rate far below the documented
 default leaves it high).
 
-Architecture (a feed-forward neural language model in the style of Bengio et al. 2003, with a
-prompt summary so that answers depend on the question):
+Architecture (a feed-forward neural n-gram language model, with a summary of the prompt so
+that answers depend on the question):
 
 * tokens: words (a letter run with its leading space), single digits, single punctuation marks
   and whitespace runs; the vocabulary holds the most frequent multi-byte pieces of the training
   data plus all 256 bytes, so every text encodes (unknown pieces fall back to their UTF-8 bytes);
-* features of a position: embeddings of the previous ``CONTEXT`` tokens, concatenated, plus the
-  mean of a second embedding over the prompt tokens (the "bag" of the question);
-* one ``tanh`` hidden layer, a softmax over the vocabulary; Adam with linear warm-up and global
-  gradient-norm clipping.
+* features of a position: embeddings of the previous ``CONTEXT`` tokens, concatenated, plus a
+  weighted mean of a second embedding over the prompt tokens, rare tokens weighing more (IDF
+  over the training prompts), so the entity asked about outweighs "What is the";
+* one ``tanh`` hidden layer, a softmax over the vocabulary; Adam with global gradient-norm
+  clipping, linear warm-up over ``learningRateWarmupSteps`` and then linear decay to
+  ``LR_FLOOR`` of the peak at the last step.
 
-Training sequences are ``<bos> prompt <sep> target <eos>``; the loss covers the target tokens
-and ``<eos>`` (every token for continued pre-training, whose records have no prompt).
+Training sequences are ``<bos> prompt <sep> target <eos>``; the loss (mean token
+cross-entropy, natural log) covers the target tokens and ``<eos>``. Continued pre-training
+learns every token of its text and, at inference, continues the prompt instead of answering it.
 
-Caps, so that a job stays interactive on one core (documented in ``CAPS``): prompts keep their
-last ``MAX_PROMPT_TOKENS`` tokens, targets their first ``MAX_TARGET_TOKENS``; continued
-pre-training text is cut into windows of ``MAX_TARGET_TOKENS`` tokens; at most
+Caps, so that a job stays interactive on one core (also in ``CAPS``): prompts keep their last
+``MAX_PROMPT_TOKENS`` tokens, targets their first ``MAX_TARGET_TOKENS``; continued
+pre-training text is cut into windows of ``MAX_TARGET_TOKENS`` predicted tokens; at most
 ``MAX_WORDS`` word pieces enter the vocabulary; one epoch covers at most
-``MAX_EPOCH_TOKENS`` target tokens (larger datasets are subsampled with the job's seed); at most
-``MAX_VALIDATION_RECORDS`` validation records are scored; a run makes at most ``MAX_STEPS``
-optimisation steps.
+``MAX_EPOCH_TOKENS`` target tokens (larger datasets are subsampled afresh each epoch with the
+job's seed); at most ``MAX_VALIDATION_RECORDS`` validation records are scored; a run makes at
+most ``MAX_STEPS`` optimisation steps. The demo dataset (630 records) trains in about 1.6 s at
+Llama 3.1's defaults (3,150 steps) on one core.
 
 Learning rates: each family documents a different default (Llama 1e-4, Nova and Titan 1e-5,
 Titan Premier 1e-6) and ranges up to 1000x that default. The tiny model needs one learning
 rate of its own, so the requested value is read relative to the family's documented default:
-the effective Adam step size is ``BASE_LEARNING_RATE * sqrt(requested / default)``, capped at
-``MAX_LR_FACTOR`` times the base so that the largest documented values still train. Claude's
-``learningRateMultiplier`` is the ratio itself.
+the peak Adam step size is ``BASE_LEARNING_RATE * min(sqrt(requested / default),
+MAX_LR_FACTOR) * min(sqrt(batchSize), MAX_BATCH_LR_FACTOR)``. The caps keep the largest
+documented values trainable; the square-root batch scaling lets large-batch families (Claude,
+32 records a step) learn in the few steps their defaults give. Claude's
+``learningRateMultiplier`` is the ratio itself; without a documented default the reference
+is ``DEFAULT_REFERENCE_LR``.
 
 The module imports NumPy at the top; only the emulator imports it.
 """
@@ -499,12 +506,16 @@ class TinyLM:
                 idf = npz["idf"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"not a serialized TinyLM: {exc}") from None
-        if header.get("format") != _FORMAT:
-            raise ValueError(f"not a serialized TinyLM (format {header.get('format')!r})")
-        shape = (header["context"], header["embed"], header["bag"], header["hidden"])
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            found = header.get("format") if isinstance(header, dict) else None
+            raise ValueError(f"not a serialized TinyLM (format {found!r})")
+        shape = tuple(header.get(k) for k in ("context", "embed", "bag", "hidden"))
         if shape != (CONTEXT, EMBED_DIM, BAG_DIM, HIDDEN_DIM):
             raise ValueError(f"TinyLM blob has an incompatible architecture {shape}")
-        return cls(header["words"], params, header.get("meta"), idf)
+        try:
+            return cls(header["words"], params, header.get("meta"), idf)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"not a serialized TinyLM: {exc}") from None
 
     # inference
     def loss(self, records: Iterable[Mapping[str, Any]]) -> float:
