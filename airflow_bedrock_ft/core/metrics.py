@@ -13,7 +13,8 @@ Jobs have been seen writing the validation file one level deeper
 byte-order mark, CRLF line ends, column names in any case, extra columns, and a loss column
 under another name (AWS's own samples read "the last two columns" as loss and perplexity).
 
-No S3 access here: callers list and fetch the objects (the hook does, with its own client).
+The parsers do no I/O; :func:`load_job_metrics` lists and fetches the files with an S3 client
+the caller passes in (a boto3 client, or any object with ``list_objects_v2``/``get_object``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "find_metric_keys",
     "format_summary",
     "job_folder",
+    "load_job_metrics",
     "parse_training_metrics",
     "parse_validation_metrics",
     "summarize",
@@ -229,3 +231,53 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append(f"final training loss {f(summary.get('final_training_loss'))}, "
                  f"final validation loss {f(summary.get('final_validation_loss'))}")
     return "\n".join(lines)
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in {uri!r}")
+    return bucket, prefix
+
+
+def load_job_metrics(s3_client: Any, output_s3_uri: str, job_id: str) -> dict[str, Any]:
+    """Find, fetch and summarise the metric files of one job.
+
+    :param s3_client: a boto3 S3 client (only ``list_objects_v2`` and ``get_object`` are used).
+    :param output_s3_uri: the job's ``outputDataConfig.s3Uri``.
+    :param job_id: the job id or ARN.
+    :return: :func:`summarize` output plus ``training_key``, ``validation_key`` (None when
+        absent), ``training_rows`` and ``validation_rows``.
+    """
+    bucket, prefix = _split_s3_uri(output_s3_uri)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    folder = prefix + job_folder(job_id) + "/"
+    keys: list[str] = []
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": folder}
+    while True:
+        page = s3_client.list_objects_v2(**kwargs)
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        if not page.get("IsTruncated"):
+            break
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+    found = find_metric_keys(keys, job_id)
+
+    def fetch(key: str | None) -> bytes | None:
+        if key is None:
+            return None
+        return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    training_data, validation_data = fetch(found["training"]), fetch(found["validation"])
+    training = parse_training_metrics(training_data) if training_data is not None else []
+    validation = parse_validation_metrics(validation_data) if validation_data is not None else []
+    summary = summarize(training, validation)
+    summary.update({
+        "training_key": found["training"],
+        "validation_key": found["validation"],
+        "training_rows": training,
+        "validation_rows": validation,
+    })
+    return summary

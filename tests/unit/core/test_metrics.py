@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from airflow_bedrock_ft.core.metrics import (
     find_metric_keys,
     format_summary,
     job_folder,
+    load_job_metrics,
     parse_training_metrics,
     parse_validation_metrics,
     summarize,
@@ -141,3 +143,47 @@ def test_format_summary_lists_each_epoch() -> None:
     assert lines[1].split() == ["0", "2.0000", "1.7500"]
     assert lines[2].split() == ["1", "0.7500", "0.7500"]
     assert "final training loss 0.5000" in lines[-1]
+
+
+class _FakeS3:
+    """The two S3 calls load_job_metrics makes, over an in-memory bucket, two keys a page."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def list_objects_v2(self, *, Bucket: str, Prefix: str, ContinuationToken: str | None = None) -> dict:
+        assert Bucket == "bucket"
+        keys = sorted(k for k in self.objects if k.startswith(Prefix))
+        start = int(ContinuationToken or 0)
+        page = keys[start:start + 2]
+        more = start + 2 < len(keys)
+        return {"Contents": [{"Key": k} for k in page], "IsTruncated": more,
+                **({"NextContinuationToken": str(start + 2)} if more else {})}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict:
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+
+def test_load_job_metrics_lists_fetches_and_summarises() -> None:
+    base = f"{PREFIX}model-customization-job-{JOB_ID}/"
+    s3 = _FakeS3({
+        f"{PREFIX}.write_access_check_file.tmp": b"",
+        base + "training_artifacts/step_wise_training_metrics.csv": TRAINING_CSV,
+        base + "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv":
+            VALIDATION_CSV,
+        base + "input_status/a.csv": b"x",
+        base + "validated_data/b.jsonl": b"{}",
+    })
+    result = load_job_metrics(s3, f"s3://bucket/{PREFIX.rstrip('/')}", JOB_ARN)
+    assert result["training_key"] == base + "training_artifacts/step_wise_training_metrics.csv"
+    assert result["validation_key"].endswith("validation/validation_metrics.csv")
+    assert [e["validation_loss"] for e in result["per_epoch"]] == [1.75, 0.75]
+    assert len(result["training_rows"]) == 4
+
+
+def test_load_job_metrics_without_files() -> None:
+    result = load_job_metrics(_FakeS3({}), "s3://bucket/out/", JOB_ID)
+    assert result["training_key"] is None
+    assert result["per_epoch"] == []
+    with pytest.raises(ValueError, match="s3://"):
+        load_job_metrics(_FakeS3({}), "bucket/out", JOB_ID)
