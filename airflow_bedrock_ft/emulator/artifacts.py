@@ -2,7 +2,9 @@
 
 Bedrock writes, under ``<outputDataConfig.s3Uri>/model-customization-job-<jobId>/``, a CSV of
 step-wise training metrics and, when the job had validation data, a CSV of validation metrics
-(bedrock-facts §3). :func:`render_artifacts` produces those files from a
+(bedrock-facts §3): one training row per optimisation step, one validation row per epoch
+end, with ``step_number`` and ``epoch_number`` counted from 0 (a validation row carries the
+last step of its epoch). :func:`render_artifacts` produces those files from a
 :class:`~airflow_bedrock_ft.emulator.trainer.TrainingResult`; the emulator uploads them. The
 model weights are not written: Bedrock keeps them in its own storage, and so does the emulator.
 """

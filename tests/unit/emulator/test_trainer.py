@@ -427,3 +427,26 @@ def test_rft_hyperparameters_that_do_not_apply_are_ignored(small: list[dict]) ->
     assert result.hyperparameters["lr_ratio"] == pytest.approx(5.0)
     means = _epoch_means(result)
     assert means[1] < means[0]
+
+
+def test_training_runs_blas_on_one_thread_and_restores_it() -> None:
+    """Multi-threaded BLAS made the demo train 10x slower on a busy two-core machine."""
+    controls = trainer._blas_threads()
+    if controls is None:
+        pytest.skip("NumPy is not linked against its bundled OpenBLAS")
+    get, put = controls
+    before = get()
+    seen: list[int] = []
+
+    def probe() -> bool:
+        seen.append(get())
+        return False
+
+    put(2)
+    try:
+        train([{"prompt": "a", "completion": "b"}] * 3, None, {"epochCount": "1"}, customization_type=FT,
+              base_model_id=LLAMA, should_stop=probe)
+        assert seen == [1, 1, 1]
+        assert get() == 2
+    finally:
+        put(before)
