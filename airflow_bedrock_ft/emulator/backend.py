@@ -46,6 +46,7 @@ from airflow_bedrock_ft.emulator.common import (
     json_copy,
     now,
     paginate,
+    public,
     raise_problems,
     short_id,
     sort_by,
@@ -391,15 +392,11 @@ class Backend(ServingMixin):
             runner.start()
         return {"jobArn": arn}
 
-    @staticmethod
-    def _public(doc: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in doc.items() if not k.startswith("_") and v is not None}
-
     def get_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """GetModelCustomizationJob by name or ARN."""
         raise_problems(validate_operation("GetModelCustomizationJob", params))
         with self.lock:
-            return json_copy(self._public(self.find_job(params["jobIdentifier"])))
+            return json_copy(public(self.find_job(params["jobIdentifier"])))
 
     def list_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListModelCustomizationJobs with every filter, sorting and pagination."""
@@ -423,7 +420,7 @@ class Backend(ServingMixin):
             page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
             summaries = [
                 json_copy(
-                    self._public(
+                    public(
                         {
                             "jobArn": j["jobArn"],
                             "baseModelArn": j["baseModelArn"],
@@ -576,7 +573,7 @@ class Backend(ServingMixin):
         """GetCustomModel by name or ARN."""
         raise_problems(validate_operation("GetCustomModel", params))
         with self.lock:
-            return json_copy(self._public(self.find_model(params["modelIdentifier"])))
+            return json_copy(public(self.find_model(params["modelIdentifier"])))
 
     def list_custom_models(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListCustomModels with its filters, sorting and pagination."""

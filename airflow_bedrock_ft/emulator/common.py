@@ -108,3 +108,8 @@ def json_copy(doc: Any) -> Any:
     if isinstance(doc, list):
         return [json_copy(v) for v in doc]
     return doc
+
+
+def public(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a stored resource that the API returns (internal keys start with ``_``)."""
+    return {k: v for k, v in doc.items() if not k.startswith("_") and v is not None}

@@ -210,7 +210,8 @@ class Emulator:
         import boto3
 
         endpoint = self.s3_endpoint_url if service == "s3" else self.endpoint_url
-        return boto3.session.Session().client(
+        session: Any = boto3.session.Session()
+        return session.client(
             service,
             endpoint_url=endpoint,
             region_name=self.region,

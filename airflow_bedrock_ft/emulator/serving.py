@@ -22,6 +22,7 @@ from airflow_bedrock_ft.emulator.common import (
     json_copy,
     now,
     paginate,
+    public,
     raise_problems,
     short_id,
     sort_by,
@@ -42,8 +43,12 @@ class ServingMixin:
     throughputs: dict[str, dict[str, Any]]
     tags: dict[str, dict[str, str]]
     tokens: dict[str, dict[str, Any]]
+    settings: Any  # backend.Settings
 
     def save(self, kind: str, key: str) -> None:  # pragma: no cover - provided by Backend
+        raise NotImplementedError
+
+    def arn(self, resource: str) -> str:  # pragma: no cover - provided by Backend
         raise NotImplementedError
 
     def foundation_arn(self, model_id: str) -> str:  # pragma: no cover - provided by Backend
@@ -207,7 +212,7 @@ class ServingMixin:
         """GetCustomModelDeployment."""
         raise_problems(validate_operation("GetCustomModelDeployment", params))
         with self.lock:
-            return json_copy(self._public(self.find_deployment(params["customModelDeploymentIdentifier"])))
+            return json_copy(public(self.find_deployment(params["customModelDeploymentIdentifier"])))
 
     def list_deployments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListCustomModelDeployments."""
@@ -323,7 +328,7 @@ class ServingMixin:
         """GetProvisionedModelThroughput."""
         raise_problems(validate_operation("GetProvisionedModelThroughput", params))
         with self.lock:
-            return json_copy(self._public(self.find_throughput(params["provisionedModelId"])))
+            return json_copy(public(self.find_throughput(params["provisionedModelId"])))
 
     def list_throughputs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListProvisionedModelThroughputs."""
@@ -349,8 +354,7 @@ class ServingMixin:
             items = sort_by(items, "creationTime", params.get("sortOrder"))
             page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
             summaries = [
-                json_copy(self._public({k: v for k, v in d.items() if k not in ("failureMessage",)}))
-                for d in page
+                json_copy(public({k: v for k, v in d.items() if k not in ("failureMessage",)})) for d in page
             ]
         out: dict[str, Any] = {"provisionedModelSummaries": summaries}
         if token:
