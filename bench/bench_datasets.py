@@ -27,13 +27,9 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from airflow_bedrock_ft.datasets import validate_dataset  # noqa: E402
+from airflow_bedrock_ft.datasets import validate_dataset
 
-_WORDS = (
-    "the model learns from examples of questions and answers about orders shipping returns "
-    "billing accounts refunds invoices delivery tracking warranty product support customer "
-    "agent please thank you could would should which where when why how what is are was were"
-).split()
+_WORDS = ["the", "model", "learns", "from", "examples", "of", "questions", "and", "answers", "about", "orders", "shipping", "returns", "billing", "accounts", "refunds", "invoices", "delivery", "tracking", "warranty", "product", "support", "customer", "agent", "please", "thank", "you", "could", "would", "should", "which", "where", "when", "why", "how", "what", "is", "are", "was", "were"]
 
 MB = 1024 * 1024
 
@@ -136,22 +132,30 @@ def main(argv: list[str] | None = None) -> int:
 
         baseline(path)  # warm the page cache so both runs read from memory
         # Best of N, alternating the two, so that other load on the machine hits both alike.
-        base_s = val_s = float("inf")
+        # Both wall-clock and CPU time are measured: on a shared machine the CPU time of this
+        # process is the stable measure of what the code costs; the verdict uses it.
+        base_s = val_s = base_cpu = val_cpu = float("inf")
         with PeakRss() as rss:
             for _ in range(args.repeat):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 baseline(path)
                 base_s = min(base_s, time.perf_counter() - t0)
-                t0 = time.perf_counter()
+                base_cpu = min(base_cpu, time.process_time() - c0)
+                t0, c0 = time.perf_counter(), time.process_time()
                 report = validate_dataset(path, model=model, max_problems=100)
                 val_s = min(val_s, time.perf_counter() - t0)
+                val_cpu = min(val_cpu, time.process_time() - c0)
         base_mbs = size / MB / base_s
         val_mbs = size / MB / val_s
-        ratio = val_mbs / base_mbs
+        wall_ratio = val_mbs / base_mbs
+        ratio = base_cpu / val_cpu
         peak_mb = rss.delta / MB
 
-        print(f"orjson line-by-line parse: {base_mbs:8.1f} MB/s ({base_s:.2f} s)")
-        print(f"validate_dataset:          {val_mbs:8.1f} MB/s ({val_s:.2f} s), ratio {ratio:.2f}")
+        print(f"orjson line-by-line parse: {base_mbs:8.1f} MB/s wall ({base_s:.2f} s), "
+              f"{size / MB / base_cpu:8.1f} MB/s CPU ({base_cpu:.2f} s)")
+        print(f"validate_dataset:          {val_mbs:8.1f} MB/s wall ({val_s:.2f} s), "
+              f"{size / MB / val_cpu:8.1f} MB/s CPU ({val_cpu:.2f} s)")
+        print(f"throughput ratio (validate / orjson): {ratio:.2f} by CPU time, {wall_ratio:.2f} by wall clock")
         print(f"validation peak RSS growth: {peak_mb:.1f} MB")
         print(f"report: {report.totals['train'].records} records, ~{report.totals['train'].tokens} tokens, "
               f"{report.error_count} errors, rules {sorted(report.counts_by_rule)}")

@@ -88,6 +88,8 @@ def parse_error(line: bytes, exc: Exception) -> tuple[str, str]:
 class _Run:
     """State of one validation run; ``emit`` is handed to the record validator."""
 
+    __slots__ = ("file", "line", "line_no", "report")
+
     def __init__(self, report: DatasetReport) -> None:
         self.report = report
         self.file = ""
@@ -248,9 +250,9 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     decode_error = orjson.JSONDecodeError
     check = validator.check
     cpt = checker.cpt
-    lim_in = checker.limit_in * cpt
-    lim_out = checker.limit_out * cpt
-    lim_total = checker.limit_total * cpt
+    # Input and output are each at most the record's size, so one comparison against the
+    # smallest limit finds every candidate; checker.report() then tells which limit it broke.
+    gate = min(checker.limit_in, checker.limit_out, checker.limit_total) * cpt
     max_line = MAX_LINE_BYTES
     bad = line_no = consumed = 0
     in_chars_total = out_chars_total = extra_total = 0
@@ -309,7 +311,7 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
                 size = in_chars + out_chars
                 if size > max_chars:
                     max_chars = size
-                if in_chars > lim_in or out_chars > lim_out or size > lim_total:
+                if size > gate:
                     checker.report(extra + _ceil_div(result[0], cpt), _ceil_div(out_chars, cpt))
             consumed = _stream_bytes(stream)
     except (OSError, EOFError) as exc:
