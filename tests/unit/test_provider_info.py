@@ -82,3 +82,27 @@ def test_airflow_providers_list_shows_the_provider(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"airflow-bedrock-ft"' in done.stdout
+
+
+def test_operator_modules_import_light() -> None:
+    """Parsing a DAG that uses the operators must not load boto3, aiobotocore or the AWS hook.
+
+    Measured in a fresh process after ``import airflow``; the time bound is loose (the measured
+    median here is about 10 ms) so a slow CI runner does not fail it, the module list is exact.
+    """
+    code = (
+        "import sys, time\n"
+        "import airflow\n"
+        "t = time.perf_counter()\n"
+        "import airflow_bedrock_ft.operators.bedrock_ft, airflow_bedrock_ft.sensors.bedrock_ft\n"
+        "import airflow_bedrock_ft.triggers.bedrock_ft, airflow_bedrock_ft.links\n"
+        "print((time.perf_counter() - t) * 1000)\n"
+        "heavy = ('boto3', 'aiobotocore', 'airflow.providers.amazon.aws.hooks.base_aws',\n"
+        "         'airflow_bedrock_ft.hooks.bedrock_ft', 'airflow_bedrock_ft.core.request')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    millis, heavy = [*done.stdout.splitlines(), ""][:2]
+    assert heavy == "", f"imported eagerly: {heavy}"
+    assert float(millis) < 100
