@@ -666,7 +666,7 @@ _USED_HYPERPARAMETERS = frozenset({
 })
 
 
-def resolve_hyperparameters(hyperparameters: Mapping[str, Any], *, customization_type: str,
+def resolve_hyperparameters(hyperparameters: Mapping[str, Any] | None, *, customization_type: str,
                             base_model_id: str) -> dict[str, float]:
     """The settings the trainer uses: requested values over the family's documented defaults.
 
@@ -679,7 +679,7 @@ def resolve_hyperparameters(hyperparameters: Mapping[str, Any], *, customization
     """
     specs = {hp.name: hp for hp in _hp_specs(base_model_id, customization_type)}
     values: dict[str, float] = {n: float(hp.default) for n, hp in specs.items() if hp.default is not None}
-    for name, raw in hyperparameters.items():
+    for name, raw in (hyperparameters or {}).items():
         # Others (rftConfig's reasoningEffort, Titan embeddings' epochCount "Auto", ...) do not
         # change this model and are left to request validation.
         if name in _USED_HYPERPARAMETERS and str(raw).strip().lower() != "auto":
