@@ -38,6 +38,11 @@ DUMMY_KEY = "testing"
 
 
 def _s3_client_factory(endpoint_url: str | None, region: str) -> Any:
+    # One boto3 session for all job runners: a new session re-reads the S3 service model from
+    # disk (about a second). Client creation from a shared session is not thread-safe: lock it.
+    lock = threading.Lock()
+    sessions: list[Any] = []
+
     def make() -> Any:
         import boto3
         from botocore.config import Config
@@ -52,7 +57,10 @@ def _s3_client_factory(endpoint_url: str | None, region: str) -> Any:
             kwargs["endpoint_url"] = endpoint_url
             if not os.environ.get("AWS_ACCESS_KEY_ID"):
                 kwargs.update(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
-        return boto3.session.Session().client("s3", **kwargs)
+        with lock:
+            if not sessions:
+                sessions.append(boto3.session.Session())
+            return sessions[0].client("s3", **kwargs)
 
     return make
 
@@ -101,6 +109,8 @@ class Emulator:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.port = 0
+        self._session: Any = None
+        self._client_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -210,15 +220,18 @@ class Emulator:
         import boto3
 
         endpoint = self.s3_endpoint_url if service == "s3" else self.endpoint_url
-        session: Any = boto3.session.Session()
-        return session.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=self.region,
-            aws_access_key_id=DUMMY_KEY,
-            aws_secret_access_key=DUMMY_KEY,
-            **kwargs,
-        )
+        with self._client_lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            session: Any = self._session
+            return session.client(
+                service,
+                endpoint_url=endpoint,
+                region_name=self.region,
+                aws_access_key_id=DUMMY_KEY,
+                aws_secret_access_key=DUMMY_KEY,
+                **kwargs,
+            )
 
     def set_faults(self, faults: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Replace the fault document: ``set_faults(throttle={"rate": 1.0})``; no args clears."""
