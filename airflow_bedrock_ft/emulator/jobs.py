@@ -256,6 +256,7 @@ class JobRunner(threading.Thread):
             customization_type=job["customizationType"],
             hyperparameters=job["hyperParameters"],
             s3_client=self._s3_client(),
+            data_format="invocation-logs" if job["trainingDataConfig"].get("invocationLogsConfig") else None,
         )
         if not report.ok:
             raise JobFailure(report.failure_message())
@@ -282,6 +283,8 @@ class JobRunner(threading.Thread):
                 "hyperParameters"
             ) or {}
             hps.update({k: str(v) for k, v in typed.items()})
+        distillation = (job.get("customizationConfig") or {}).get("distillationConfig") or {}
+        teacher = (distillation.get("teacherModelConfig") or {}).get("teacherModelIdentifier")
         seed = zlib.crc32(f"{job['jobName']}/{job['_jobId']}".encode())
         try:
             result = trainer.train(
@@ -292,6 +295,7 @@ class JobRunner(threading.Thread):
                 base_model_id=job["_baseModelId"],
                 seed=seed,
                 should_stop=lambda: self._stop_requested.is_set() or self._shutdown.is_set(),
+                teacher_model_id=teacher,
             )
         except trainer.TrainingStopped:
             self._check()

@@ -143,3 +143,44 @@ def test_time_scale_makes_phases_take_time(emulator, clients, job_request):
     done = wait_for(bedrock, arn, until=record, timeout=30)
     assert done["status"] == "Completed"
     assert "InProgress" in seen  # the data-processing phase was observable
+
+
+def test_distillation_and_continued_pre_training_jobs_complete(clients, bucket, job_request):
+    bedrock, s3 = clients["bedrock"], clients["s3"]
+    prompts = [
+        {
+            "schemaVersion": "bedrock-conversation-2024",
+            "messages": [{"role": "user", "content": [{"text": f"Name a language spoken in {c} ({i})."}]}],
+        }
+        for i in range(9)
+        for c, _ in COUNTRIES
+    ]
+    s3.put_object(Bucket=bucket, Key="distill/prompts.jsonl", Body=jsonl(prompts))
+    distill = bedrock.create_model_customization_job(
+        **job_request(
+            customizationType="DISTILLATION",
+            trainingDataConfig={"s3Uri": f"s3://{bucket}/distill/prompts.jsonl"},
+            validationDataConfig=None,
+            hyperParameters=None,
+            customizationConfig={
+                "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}}
+            },
+        )
+    )["jobArn"]
+    texts = [{"input": f"{c} is a country where people speak {lang}."} for c, lang in COUNTRIES]
+    s3.put_object(Bucket=bucket, Key="cpt/train.jsonl", Body=jsonl(texts))
+    cpt = bedrock.create_model_customization_job(
+        **job_request(
+            baseModelIdentifier="amazon.titan-text-express-v1:0:8k",
+            customizationType="CONTINUED_PRE_TRAINING",
+            trainingDataConfig={"s3Uri": f"s3://{bucket}/cpt/train.jsonl"},
+            validationDataConfig=None,
+            hyperParameters={"epochCount": "1"},
+        )
+    )["jobArn"]
+    distilled, pretrained = wait_for(bedrock, distill), wait_for(bedrock, cpt)
+    assert distilled["status"] == "Completed", distilled.get("failureMessage")
+    assert distilled["customizationType"] == "DISTILLATION"
+    assert pretrained["status"] == "Completed", pretrained.get("failureMessage")
+    assert pretrained["hyperParameters"]["epochCount"] == "1"
+    assert pretrained["hyperParameters"]["batchSize"] == "1"  # Titan's documented default
