@@ -239,8 +239,10 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
         return
     lowered = name.lower()
     if fmt is not DataFormat.INVOCATION_LOGS and not lowered.endswith(".jsonl"):
-        run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock expects "
-                                                 "for training data", WARNING)
+        # Bedrock reads only .jsonl objects; a local file may still be renamed on upload.
+        run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock requires "
+                                                 "for training data",
+                         ERROR if name.startswith("s3://") else WARNING)
     validator.start_file()
     # Locals for the hot loop: it runs once per line of multi-gigabyte files, so it keeps
     # to a few bytecodes per valid record. Limits are compared in characters

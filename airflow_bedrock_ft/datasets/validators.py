@@ -360,8 +360,8 @@ class ConverseValidator(RecordValidator):
         try:
             system = record.get("system")
             if system is not None:
-                if type(system) is not list or (self.max_system_blocks is not None
-                                                and len(system) > self.max_system_blocks):
+                if type(system) is not list or not system or (self.max_system_blocks is not None
+                                                              and len(system) > self.max_system_blocks):
                     return full(record)
                 for block in system:
                     text = block["text"]
@@ -539,6 +539,8 @@ class ConverseValidator(RecordValidator):
             else:
                 emit("field.type", f"Field 'system' must be an array, got {_type_name(system)}")
             return 0
+        if self.require_schema_version and not system:
+            emit("system.count", "'system' is empty; give one {\"text\": ...} block or leave it out")
         if self.max_system_blocks is not None and len(system) > self.max_system_blocks:
             emit("system.count", f"'system' has {len(system)} blocks; {self.spec.name} accepts "
                                  f"{self.max_system_blocks}")

@@ -293,6 +293,8 @@ def test_s3_object_prefix_gzip_and_errors(s3_client: Any, bucket: str) -> None:
 
     gz = validate_dataset(f"s3://{bucket}/logs/", model=LLAMA31, s3_client=s3_client)
     assert gz.totals["train"].records == 60 and gz.counts_by_rule.get("json") is None
+    # Bedrock reads .jsonl objects only: in S3 (unlike a local file) that is an error.
+    assert ("file.extension", None) in error_rules(gz)
 
     empty = validate_dataset(f"s3://{bucket}/empty.jsonl", model=LLAMA31, s3_client=s3_client)
     assert ("empty_file", None) in error_rules(empty)

@@ -156,6 +156,7 @@ CASES: list[tuple[str, str, str, Any, Any, str]] = [
     ("distill-extra-top-level", LLAMA31, "DISTILLATION", distill, {**distill(1), "id": 7}, "unknown_field"),
     ("distill-multi-turn-llama", LLAMA31, "DISTILLATION", distill,
      _conv(_msgs(("user", T), ("assistant", A), ("user", T))), "messages.count"),
+    ("distill-empty-system", NOVA_LITE, "DISTILLATION", distill, {**distill(1), "system": []}, "system.count"),
     ("distill-two-blocks", NOVA_LITE, "DISTILLATION", distill,
      _conv(_msgs(("user", [{"text": "a"}, {"text": "b"}]))), "content.count"),
     ("distill-image", NOVA_LITE, "DISTILLATION", distill,
@@ -325,3 +326,21 @@ def test_rft_max_prompt_length_hyperparameter(tmp_path: Path) -> None:
     report = validate_dataset(str(path), model=NOVA_2_LITE, customization_type="REINFORCEMENT_FINE_TUNING",
                               hyperparameters={"maxPromptLength": "5"})
     assert report.counts_by_rule.get("tokens.input") == 100
+
+
+def test_file_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from airflow_bedrock_ft.core.models import CustomizationType, resolve_model
+
+    spec = resolve_model(HAIKU)
+    custom = spec.customizations[CustomizationType.FINE_TUNING]
+    small = dataclasses.replace(custom, limits=dataclasses.replace(custom.limits, max_train_bytes=4_000,
+                                                                   max_validation_bytes=1_000))
+    monkeypatch.setitem(spec.customizations, CustomizationType.FINE_TUNING, small)  # type: ignore[arg-type]
+    train = dataset_with(tmp_path / "train.jsonl", HAIKU, haiku, n=40)
+    val = dataset_with(tmp_path / "validation.jsonl", HAIKU, haiku, n=40)
+    report = validate_dataset(str(train), str(val), model=HAIKU)
+    assert {(p.file, p.rule) for p in report.errors} == {("<train>", "file_size.max"),
+                                                         ("<validation>", "file_size.max")}
+    assert str(train.stat().st_size) in report.errors[0].message

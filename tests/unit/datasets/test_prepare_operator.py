@@ -44,7 +44,13 @@ def test_convert_validate_split_upload(tmp_path: Path, aws_conn: str, s3_client:
     assert op.outlets == [Asset(f"s3://{bucket}/datasets/qa")]
     assert {"source", "model", "output_s3_uri", "mapping", "template"} <= set(op.template_fields)
 
-    result = op.execute(context={})  # type: ignore[arg-type]
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    events = OutletEventAccessors()
+    result = op.execute(context={"outlet_events": events})  # type: ignore[arg-type]
+    assert events[Asset(f"s3://{bucket}/datasets/qa")].extra == {
+        "train_s3_uri": result["train_s3_uri"], "validation_s3_uri": result["validation_s3_uri"],
+        "model": "amazon.nova-micro-v1:0", "records": result["report"]["totals"]["train"]["records"]}
     assert set(result) == {"train_s3_uri", "validation_s3_uri", "report"}
     assert result["train_s3_uri"].startswith(f"s3://{bucket}/datasets/qa/sha256-")
     assert result["train_s3_uri"].endswith("/train.jsonl")
