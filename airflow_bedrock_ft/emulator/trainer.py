@@ -467,7 +467,10 @@ class TinyLM:
 
     :param words: the word pieces of the vocabulary (bytes and special tokens are implicit).
     :param params: the weight arrays.
-    :param meta: free-form JSON-able facts (base model, customization type, ...).
+    :param meta: free-form JSON-able facts (base model, customization type, ...); a
+        ``customization_type`` of ``CONTINUED_PRE_TRAINING`` makes :meth:`generate` continue
+        the prompt rather than answer it.
+    :param idf: the weight of every token in the prompt summary (all ones when omitted).
     """
 
     def __init__(self, words: Sequence[str], params: Mapping[str, np.ndarray],
