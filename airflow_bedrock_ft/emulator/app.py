@@ -76,6 +76,8 @@ class EmulatorApp:
             "DeleteProvisionedModelThroughput": b.delete_throughput,
             "InvokeModel": r.invoke_model,
             "Converse": r.converse,
+            "ConverseStream": r.converse_stream,
+            "InvokeModelWithResponseStream": r.invoke_model_with_response_stream,
         }
 
     def build(self) -> web.Application:
@@ -227,6 +229,8 @@ class EmulatorApp:
         self.runtime = Runtime(self.backend)
         self.handlers["InvokeModel"] = self.runtime.invoke_model
         self.handlers["Converse"] = self.runtime.converse
+        self.handlers["ConverseStream"] = self.runtime.converse_stream
+        self.handlers["InvokeModelWithResponseStream"] = self.runtime.invoke_model_with_response_stream
         self.apply_config({k: v for k, v in self.initial_config.items() if k != "realistic_seconds"})
 
 

@@ -120,29 +120,17 @@ class Runtime:
             raise validation(
                 f"Malformed input request: {exc}, please reformat your input and try again."
             ) from None
-        started = time.monotonic()
         gen = lm.generate(prompt, max_tokens=max_tokens, temperature=temperature)
         out = _family_response(family, gen, base_id)
-        latency = int((time.monotonic() - started) * 1000)
-        return {
-            "body": json.dumps(out).encode(),
-            "contentType": "application/json",
-            "performanceConfigLatency": None,
-            "_latency": latency,
-        }
+        # "_base_id" is not an output member: serialization drops it; the stream uses it.
+        return {"body": json.dumps(out).encode(), "contentType": "application/json", "_base_id": base_id}
 
-    def converse(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Converse: the same message format for every model."""
+    def _converse_generation(self, params: Mapping[str, Any]) -> tuple[Any, int]:
         from airflow_bedrock_ft.emulator.trainer import record_text
 
         lm, _ = self.resolve(params["modelId"])
         messages = params.get("messages") or []
-        if not messages or not isinstance(messages, list):
-            raise validation(
-                "A conversation must start with a user message. Try again with a "
-                "conversation that starts with a user message."
-            )
-        if messages[0].get("role") != "user":
+        if not isinstance(messages, list) or not messages or messages[0].get("role") != "user":
             raise validation(
                 "A conversation must start with a user message. Try again with a "
                 "conversation that starts with a user message."
@@ -150,21 +138,46 @@ class Runtime:
         config = params.get("inferenceConfig") or {}
         max_tokens = int(config.get("maxTokens") or DEFAULT_MAX_TOKENS)
         temperature = float(config.get("temperature") or 0.0)
-        if not max_tokens >= 1 or max_tokens > 100_000:
-            raise validation("maxTokens must be a positive integer.")
         record = {"system": params.get("system") or [], "messages": messages}
         prompt, _ = record_text(record)
         started = time.monotonic()
         gen = lm.generate(prompt, max_tokens=min(max_tokens, MAX_TOKENS_CAP), temperature=temperature)
+        return gen, int((time.monotonic() - started) * 1000)
+
+    def converse(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Converse: the same message format for every model."""
+        gen, latency = self._converse_generation(params)
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": gen.text}]}},
             "stopReason": gen.stop_reason,
-            "usage": {
-                "inputTokens": gen.input_tokens,
-                "outputTokens": gen.output_tokens,
-                "totalTokens": gen.input_tokens + gen.output_tokens,
-            },
-            "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)},
+            "usage": _usage(gen),
+            "metrics": {"latencyMs": latency},
+        }
+
+    def converse_stream(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """ConverseStream: the Converse answer as messageStart / deltas / stop / metadata events."""
+        gen, latency = self._converse_generation(params)
+        events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+        events += [
+            ("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0})
+            for piece in _pieces(gen.text)
+        ]
+        events += [
+            ("contentBlockStop", {"contentBlockIndex": 0}),
+            ("messageStop", {"stopReason": gen.stop_reason}),
+            ("metadata", {"usage": _usage(gen), "metrics": {"latencyMs": latency}}),
+        ]
+        return {"stream": events}
+
+    def invoke_model_with_response_stream(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """InvokeModelWithResponseStream: the family's streaming chunks, one ``chunk`` event each."""
+        full = self.invoke_model(params)
+        base_id = full.pop("_base_id")
+        answer = json.loads(full["body"])
+        chunks = _stream_chunks(_family(base_id), answer)
+        return {
+            "body": [("chunk", {"bytes": json.dumps(c).encode()}) for c in chunks],
+            "contentType": "application/json",
         }
 
 
@@ -255,3 +268,75 @@ def _family_response(family: str, gen: Any, base_id: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _usage(gen: Any) -> dict[str, int]:
+    return {
+        "inputTokens": gen.input_tokens,
+        "outputTokens": gen.output_tokens,
+        "totalTokens": gen.input_tokens + gen.output_tokens,
+    }
+
+
+_PIECE_RE = re.compile(r"\s*\S+|\s+")
+
+
+def _pieces(text: str) -> list[str]:
+    """The text in word-sized deltas (whitespace kept, so joining restores it)."""
+    return _PIECE_RE.findall(text)
+
+
+def _stream_chunks(family: str, answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Split a complete family-format answer into that family's streaming chunks."""
+    if family == "nova":
+        text = answer["output"]["message"]["content"][0]["text"]
+        return [
+            {"messageStart": {"role": "assistant"}},
+            *({"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in _pieces(text)),
+            {"contentBlockStop": {"contentBlockIndex": 0}},
+            {"messageStop": {"stopReason": answer["stopReason"]}},
+            {"metadata": {"usage": answer["usage"]}},
+        ]
+    if family == "titan":
+        result = answer["results"][0]
+        pieces = _pieces(result["outputText"]) or [""]
+        return [
+            {
+                "outputText": p,
+                "index": 0,
+                "totalOutputTextTokenCount": result["tokenCount"] if i == len(pieces) - 1 else None,
+                "completionReason": result["completionReason"] if i == len(pieces) - 1 else None,
+                "inputTextTokenCount": answer["inputTextTokenCount"] if i == 0 else None,
+            }
+            for i, p in enumerate(pieces)
+        ]
+    if family == "llama":
+        pieces = _pieces(answer["generation"]) or [""]
+        return [
+            {
+                "generation": p,
+                "prompt_token_count": answer["prompt_token_count"] if i == 0 else None,
+                "generation_token_count": answer["generation_token_count"] if i == len(pieces) - 1 else None,
+                "stop_reason": answer["stop_reason"] if i == len(pieces) - 1 else None,
+            }
+            for i, p in enumerate(pieces)
+        ]
+    if family == "anthropic":
+        text = answer["content"][0]["text"]
+        start = {key: answer[key] for key in ("id", "type", "role", "model")}
+        return [
+            {"type": "message_start", "message": {**start, "content": [], "usage": answer["usage"]}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
+                for p in _pieces(text)
+            ),
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": answer["stop_reason"]},
+                "usage": {"output_tokens": answer["usage"]["output_tokens"]},
+            },
+            {"type": "message_stop"},
+        ]
+    return [dict(answer)]

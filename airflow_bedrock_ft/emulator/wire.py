@@ -13,6 +13,8 @@ import datetime as dt
 import functools
 import json
 import re
+import struct
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -293,6 +295,13 @@ def serialize_response(route: Route, result: Mapping[str, Any] | None) -> tuple[
     if payload_name:
         member = shape.members[payload_name]
         value = result.get(payload_name)
+        if member.serialization.get("eventstream"):
+            headers["Content-Type"] = "application/vnd.amazon.eventstream"
+            events = b"".join(
+                encode_event(name, json.dumps(_encode(member.members[name], doc)).encode())  # type: ignore[attr-defined]
+                for name, doc in value or []
+            )
+            return status, headers, events
         if member.type_name in ("blob", "string"):
             body = value if isinstance(value, bytes) else str(value or "").encode()
             headers.setdefault("Content-Type", "application/octet-stream")
@@ -307,6 +316,30 @@ def serialize_response(route: Route, result: Mapping[str, Any] | None) -> tuple[
         body = json.dumps(_encode(shape, body_doc)).encode()
     headers.setdefault("Content-Type", "application/json")
     return status, headers, body
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    # type 7 = string: 2-byte length then the UTF-8 bytes.
+    return bytes([len(raw_name)]) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
+
+
+def encode_event(event_type: str, payload: bytes) -> bytes:
+    """One ``application/vnd.amazon.eventstream`` message carrying an event of ``event_type``.
+
+    Layout: total length, headers length, prelude CRC32, headers, payload, message CRC32 (all
+    big-endian), as botocore's ``EventStreamBuffer`` decodes it.
+    """
+    headers = (
+        _header(":event-type", event_type)
+        + _header(":content-type", "application/json")
+        + _header(":message-type", "event")
+    )
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))
 
 
 def error_response(error: EmulatorError) -> tuple[int, dict[str, str], bytes]:

@@ -144,3 +144,29 @@ def test_custom_model_answers_through_deployment_and_provisioned_throughput(emul
         bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=dep_arn)
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
     bedrock.delete_custom_model(modelIdentifier=model_arn)
+
+
+def test_streaming_converse_and_invoke_reassemble_the_full_answer(clients):
+    runtime = clients["runtime"]
+    messages = [{"role": "user", "content": [{"text": "Tell me about languages"}]}]
+    full = runtime.converse(
+        modelId="amazon.nova-micro-v1:0", messages=messages, inferenceConfig={"maxTokens": 12}
+    )
+    streamed = runtime.converse_stream(
+        modelId="amazon.nova-micro-v1:0", messages=messages, inferenceConfig={"maxTokens": 12}
+    )
+    events = list(streamed["stream"])
+    assert next(iter(events[0])) == "messageStart" and next(iter(events[-1])) == "metadata"
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert text == full["output"]["message"]["content"][0]["text"]
+    assert events[-2]["messageStop"]["stopReason"] == full["stopReason"]
+    assert events[-1]["metadata"]["usage"] == full["usage"]
+
+    body = {"inputText": "Hello", "textGenerationConfig": {"maxTokenCount": 10}}
+    whole = invoke(runtime, "amazon.titan-text-express-v1", body)
+    response = runtime.invoke_model_with_response_stream(
+        modelId="amazon.titan-text-express-v1", body=json.dumps(body)
+    )
+    chunks = [json.loads(e["chunk"]["bytes"]) for e in response["body"]]
+    assert "".join(c["outputText"] for c in chunks) == whole["results"][0]["outputText"]
+    assert chunks[-1]["completionReason"] == whole["results"][0]["completionReason"]
