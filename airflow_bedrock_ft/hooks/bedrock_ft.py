@@ -13,12 +13,13 @@ trigger and per poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import random
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,8 @@ class _LoopClients:
     clients: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     contexts: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     resolutions: int = 0
+    #: Waits currently running on this loop (see :func:`async_clients_in_use`).
+    users: int = 0
 
 
 # Keyed by the loop object itself so a closed, collected loop drops its clients with it.
@@ -172,6 +175,25 @@ async def close_shared_async_clients() -> None:
         return
     for ctx in entry.contexts.values():
         await ctx.__aexit__(None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def async_clients_in_use() -> AsyncIterator[None]:
+    """Mark a wait as using the loop's shared clients; the last one out closes them.
+
+    A long-lived triggerer keeps its clients while any wait runs; a loop that only lives for
+    one wait (``dag.test()``, tests) does not leak open connection pools when it ends.
+    """
+    entry = _loop_clients()
+    entry.users += 1
+    try:
+        yield
+    finally:
+        entry.users -= 1
+        # No await between the check and the pop inside close: a wait starting meanwhile gets
+        # a fresh entry instead of a client that is being closed.
+        if entry.users == 0 and _LOOP_CLIENTS.get(asyncio.get_running_loop()) is entry:
+            await close_shared_async_clients()
 
 
 def shared_async_client_stats() -> dict[str, int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -143,6 +144,15 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the job ends or the wait runs out; yield exactly one event."""
+        from airflow_bedrock_ft.hooks.bedrock_ft import async_clients_in_use
+
+        async with async_clients_in_use(), contextlib.aclosing(self._poll()) as events:
+            async for event in events:
+                yield event
+                return
+
+    async def _poll(self) -> AsyncGenerator[TriggerEvent, None]:
+        """The polling loop behind :meth:`run`."""
         from airflow_bedrock_ft.hooks.bedrock_ft import (
             error_code,
             is_transient_error,

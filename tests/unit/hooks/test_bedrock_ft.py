@@ -379,3 +379,35 @@ async def test_real_async_client_honours_connection_endpoint(monkeypatch: pytest
         assert client.meta.region_name == "us-east-1"
     finally:
         await close_shared_async_clients()
+
+
+async def test_last_wait_out_closes_the_shared_clients() -> None:
+    """Concurrent waits share one client; it is closed only when the last of them ends."""
+    from airflow_bedrock_ft.hooks.bedrock_ft import async_clients_in_use
+
+    contexts: list[_FakeCtx] = []
+
+    def fake_new_context(self: BedrockFineTuneHook) -> tuple[tuple[Any, ...], Any]:
+        contexts.append(_FakeCtx(object()))
+        return ("c", "us-east-1", None), contexts[-1]
+
+    release_first = asyncio.Event()
+
+    async def wait(release: asyncio.Event | None) -> Any:
+        async with async_clients_in_use():
+            client = await BedrockFineTuneHook(
+                aws_conn_id="c", region_name="us-east-1"
+            ).get_shared_async_client()
+            if release is not None:
+                await release.wait()
+            return client
+
+    with mock.patch.object(BedrockFineTuneHook, "_new_async_client_context", fake_new_context):
+        long_wait = asyncio.ensure_future(wait(release_first))
+        await asyncio.sleep(0.01)
+        short = await wait(None)
+        assert contexts[0].exited == 0  # the long wait still uses it
+        release_first.set()
+        assert await long_wait is short
+    assert [c.exited for c in contexts] == [1]
+    assert shared_async_client_stats() == {"clients": 0, "resolutions": 0}

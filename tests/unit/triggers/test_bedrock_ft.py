@@ -390,3 +390,10 @@ async def test_cancellation_never_stops_the_job(ti_count: mock.Mock) -> None:
         await task
     await trigger.cleanup()
     assert hook.stopped == []
+
+
+async def test_run_releases_shared_clients_when_done(sleeps: list[float]) -> None:
+    from airflow_bedrock_ft.hooks.bedrock_ft import shared_async_client_stats
+
+    _one(await _events(_trigger(FakeHook([_job("Completed")]))))
+    assert shared_async_client_stats() == {"clients": 0, "resolutions": 0}
