@@ -117,10 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="size of the generated file (default 1024)")
     parser.add_argument("--format", choices=("prompt-completion", "converse"), default="prompt-completion")
+    parser.add_argument("--model", help="base model (default: Llama 3.1 8B for prompt-completion, "
+                                        "Nova Lite for converse)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; the best counts")
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
     args = parser.parse_args(argv)
-    model = "meta.llama3-1-8b-instruct-v1:0" if args.format == "prompt-completion" else "amazon.nova-lite-v1:0"
+    model = args.model or (
+        "meta.llama3-1-8b-instruct-v1:0" if args.format == "prompt-completion" else "amazon.nova-lite-v1:0")
 
     tmpdir = tempfile.mkdtemp(prefix="bench_datasets_")
     path = os.path.join(tmpdir, "train.jsonl")
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         lines = generate(path, args.size_mb * MB, args.format)
         size = os.path.getsize(path)
-        print(f"generated {size / MB:.0f} MB, {lines} records ({args.format}) in {time.perf_counter() - t0:.1f} s")
+        print(f"generated {size / MB:.0f} MB, {lines} records ({args.format}, validated for {model}) "
+              f"in {time.perf_counter() - t0:.1f} s")
 
         baseline(path)  # warm the page cache so both runs read from memory
         # Best of N, alternating the two, so that other load on the machine hits both alike.

@@ -38,6 +38,15 @@ class ReservedScanner:
         toks = tuple(tokens)
         self.colon_tokens = tuple(t for t in toks if t.endswith(":"))
         self.other_tokens = tuple(t for t in toks if not t.endswith(":"))
+        # A few characters such that every reserved string contains one of them: text without
+        # any of them needs no scan. Rare characters are preferred.
+        triggers: list[str] = []
+        for tok in toks:
+            char = next((c for c in "\n[<>]:" if c in tok), tok[0])
+            if char not in triggers:
+                triggers.append(char)
+        self.exact = len(triggers) <= 3
+        self.triggers = tuple((triggers * 3)[:3]) if self.exact else ("", "", "")
         by_first: dict[str, list[str]] = {}
         for tok in self.other_tokens:
             by_first.setdefault(tok[0], []).append(tok)
@@ -346,65 +355,72 @@ class ConverseValidator(RecordValidator):
         The fast path emits nothing, so falling back to the full check never reports twice.
         Structure errors surface as KeyError/TypeError, which is cheaper than testing types.
         """
-        full = self.check_full
-        if not record.keys() <= self.allowed:
-            return full(record)
+        if self.single_text_block or not record.keys() <= self.allowed:
+            return self.check_full(record)
         version = record.get("schemaVersion")
         if version != F.CONVERSE_SCHEMA_VERSION and (version is not None or self.require_schema_version) \
                 and (self.strict_schema_version or type(version) is not str):
-            return full(record)
+            return self.check_full(record)
         scanner = self.reserved
-        texts: list[str] = []
+        # Texts that contain a trigger character of a reserved string; scanned exactly below.
+        suspects: list[str] = []
+        t1, t2, t3 = scanner.triggers if scanner is not None else ("\x00", "\x00", "\x00")
         in_chars = out_chars = 0
-        single = self.single_text_block
         try:
             system = record.get("system")
             if system is not None:
                 if type(system) is not list or not system or (self.max_system_blocks is not None
                                                               and len(system) > self.max_system_blocks):
-                    return full(record)
+                    return self.check_full(record)
                 for block in system:
                     text = block["text"]
                     if len(block) != 1 or type(text) is not str:
-                        return full(record)
+                        return self.check_full(record)
                     in_chars += len(text)
-                    if scanner is not None:
-                        texts.append(text)
+                    if t1 in text or t2 in text or t3 in text:
+                        suspects.append(text)
             msgs = record["messages"]
             if type(msgs) is not list or len(msgs) < self.min_messages or \
                     (self.max_messages is not None and len(msgs) > self.max_messages):
-                return full(record)
-            user = True
+                return self.check_full(record)
+            expect = "user"
             for msg in msgs:
-                if msg["role"] != ("user" if user else "assistant") or \
-                        (single and len(msg) != 2):
-                    return full(record)
+                if msg["role"] != expect:
+                    return self.check_full(record)
                 content = msg["content"]
-                if type(content) is not list or (single and len(content) != 1):
-                    return full(record)
-                length = 0
-                for block in content:
+                if type(content) is not list:
+                    return self.check_full(record)
+                if len(content) == 1:  # the usual single text block, unrolled
+                    block = content[0]
                     text = block["text"]
-                    if len(block) != 1 or type(text) is not str:
-                        return full(record)
-                    length += len(text)
-                    if scanner is not None:
-                        texts.append(text)
-                if not length:
-                    return full(record)
-                if user:
+                    if type(text) is not str or not text or len(block) != 1:
+                        return self.check_full(record)
+                    length = len(text)
+                    if t1 in text or t2 in text or t3 in text:
+                        suspects.append(text)
+                else:
+                    length = 0
+                    for block in content:
+                        text = block["text"]
+                        if len(block) != 1 or type(text) is not str:
+                            return self.check_full(record)
+                        length += len(text)
+                        if t1 in text or t2 in text or t3 in text:
+                            suspects.append(text)
+                    if not length:
+                        return self.check_full(record)
+                if expect == "user":
                     in_chars += length
+                    expect = "assistant"
                 else:
                     out_chars += length
-                user = not user
+                    expect = "user"
         except (KeyError, TypeError):
-            return full(record)
-        if self.last_must_be_assistant and not user:
-            return full(record)
-        # One scan over all texts; NUL never occurs in a reserved string, so no false match
-        # spans two texts.
-        if scanner is not None and scanner.find("\x00".join(texts)) is not None:
-            return full(record)
+            return self.check_full(record)
+        if self.last_must_be_assistant and expect != "user":
+            return self.check_full(record)
+        if suspects and scanner is not None and any(scanner.find(t) is not None for t in suspects):
+            return self.check_full(record)
         self.file_seen_expected = True
         return in_chars, out_chars, 0
 

@@ -344,3 +344,18 @@ def test_file_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert {(p.file, p.rule) for p in report.errors} == {("<train>", "file_size.max"),
                                                          ("<validation>", "file_size.max")}
     assert str(train.stat().st_size) in report.errors[0].message
+
+
+def test_colons_and_brackets_that_are_not_reserved_pass(tmp_path: Path) -> None:
+    ok = _conv(_msgs(("user", [{"text": "Time: 10:30, see https://x.org [1] <b>"}]),
+                     ("assistant", [{"text": "user: lower case is fine; so is Users: and [EOS"}])))
+    path = dataset_with(tmp_path / "t.jsonl", NOVA_LITE, converse, ok, at=2)
+    assert validate_dataset(str(path), model=NOVA_LITE).problems == []
+
+
+def test_reserved_string_in_a_later_block(tmp_path: Path) -> None:
+    bad = _conv(_msgs(("user", [{"text": "first part"}, {"text": "then BOT: something"}]), ("assistant", A)))
+    path = dataset_with(tmp_path / "t.jsonl", NOVA_LITE, converse, bad, at=6)
+    report = validate_dataset(str(path), model=NOVA_LITE)
+    assert error_rules(report) == {("reserved_string", 6)}
+    assert "'BOT:'" in report.errors[0].message and "messages[0].content[1].text" in report.errors[0].message
