@@ -6,7 +6,8 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
 
 * ``GET /_emulator/health`` - liveness and resource counts
 * ``GET|POST|DELETE /_emulator/faults`` - read / replace / clear the fault document
-* ``GET|POST /_emulator/config`` - ``{"time_scale": float, "hold_phases": [...]}``
+* ``GET|POST /_emulator/config`` - ``{"time_scale": float, "hold_phases": [...],
+  "polls_per_phase": int}``
   (``/_emulator/transitions`` is the same resource)
 * ``POST /_emulator/reset`` - forget all resources, clear faults, restore the start config
 """
@@ -203,11 +204,11 @@ class EmulatorApp:
         return _admin_error(404, f"no admin endpoint {method} {request.path}")
 
     def apply_config(self, doc: Mapping[str, Any]) -> None:
-        """Apply ``{"time_scale": ..., "hold_phases": [...]}``.
+        """Apply ``{"time_scale": ..., "hold_phases": [...], "polls_per_phase": ...}``.
 
         :raises ValueError: for an unknown key or value.
         """
-        unknown = set(doc) - {"time_scale", "hold_phases", "realistic_seconds"}
+        unknown = set(doc) - {"time_scale", "hold_phases", "polls_per_phase", "realistic_seconds"}
         if unknown:
             raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
         settings = self.backend.settings
@@ -221,6 +222,11 @@ class EmulatorApp:
             if not isinstance(holds, list) or not set(holds) <= _PHASE_NAMES:
                 raise ValueError(f"hold_phases must be a list of: {', '.join(sorted(_PHASE_NAMES))}")
             settings.hold_phases = set(holds)
+        if "polls_per_phase" in doc:
+            polls = doc["polls_per_phase"]
+            if not isinstance(polls, int) or isinstance(polls, bool) or not 0 <= polls <= 1000:
+                raise ValueError("polls_per_phase must be an integer between 0 and 1000")
+            settings.polls_per_phase = polls
 
     def reset(self) -> None:
         """Forget every resource, clear faults and restore the start config."""

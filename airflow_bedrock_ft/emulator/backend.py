@@ -67,16 +67,21 @@ class Settings:
         Training always also takes its real compute time.
     :param hold_phases: phases (``validation``, ``dataProcessing``, ``training``) at whose
         start every job waits, ``InProgress``, until the hold is lifted or the job stopped.
+    :param polls_per_phase: a phase also ends only after this many GetModelCustomizationJob
+        calls for the job have seen it (0 = no such condition), so a poller can be tested
+        poll by poll.
     """
 
     time_scale: float = 0.0
     hold_phases: set[str] = field(default_factory=set)
+    polls_per_phase: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for ``GET /_emulator/config``."""
         return {
             "time_scale": self.time_scale,
             "hold_phases": sorted(self.hold_phases),
+            "polls_per_phase": self.polls_per_phase,
             "realistic_seconds": dict(REALISTIC_SECONDS),
         }
 
@@ -119,6 +124,7 @@ class Backend(ServingMixin):
         self.tokens: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, bytes] = {}
         self.runners: dict[str, Any] = {}
+        self.polls: dict[str, int] = {}  # GetModelCustomizationJob calls per job (not persisted)
         self._seq = 0
         self._load()
 
@@ -396,7 +402,9 @@ class Backend(ServingMixin):
         """GetModelCustomizationJob by name or ARN."""
         raise_problems(validate_operation("GetModelCustomizationJob", params))
         with self.lock:
-            return json_copy(public(self.find_job(params["jobIdentifier"])))
+            job = self.find_job(params["jobIdentifier"])
+            self.polls[job["jobArn"]] = self.polls.get(job["jobArn"], 0) + 1
+            return json_copy(public(job))
 
     def list_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListModelCustomizationJobs with every filter, sorting and pagination."""

@@ -114,6 +114,15 @@ class JobRunner(threading.Thread):
             self._check()
             self._stop_requested.wait(_POLL)
 
+    def _polls(self) -> int:
+        with self.backend.lock:
+            return self.backend.polls.get(self.arn, 0)
+
+    def _await_polls(self, since: int) -> None:
+        while self._polls() - since < self.backend.settings.polls_per_phase:
+            self._check()
+            self._stop_requested.wait(_POLL)
+
     @property
     def job(self) -> dict[str, Any]:
         """A snapshot of the job document."""
@@ -146,8 +155,10 @@ class JobRunner(threading.Thread):
                     continue
                 self._check()
                 self.backend.set_phase(self.arn, phase, PhaseStatus.IN_PROGRESS)
+                polls_at_start = self._polls()
                 self._hold(phase)
                 getattr(self, f"_phase_{phase}")()
+                self._await_polls(polls_at_start)
                 self._check()
                 if phase != PHASES[-1]:
                     self.backend.set_phase(self.arn, phase, PhaseStatus.COMPLETED)

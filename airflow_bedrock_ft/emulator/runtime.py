@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_bedrock_ft.core.models import find_model
 from airflow_bedrock_ft.core.request import validate_operation
+from airflow_bedrock_ft.emulator.common import raise_problems
 from airflow_bedrock_ft.emulator.errors import EmulatorError, not_found, validation
 
 if TYPE_CHECKING:
@@ -102,9 +103,7 @@ class Runtime:
         """InvokeModel with the request/response body of the model's family."""
         from airflow_bedrock_ft.emulator.trainer import record_text
 
-        problems = validate_operation("InvokeModel", params, service="bedrock-runtime")
-        if problems:
-            raise validation(problems[0].aws_message())
+        raise_problems(validate_operation("InvokeModel", params, service="bedrock-runtime"))
         lm, base_id = self.resolve(params["modelId"])
         try:
             body = json.loads(params.get("body") or b"")
@@ -127,6 +126,8 @@ class Runtime:
 
     def _converse_generation(self, params: Mapping[str, Any]) -> tuple[Any, int]:
         from airflow_bedrock_ft.emulator.trainer import record_text
+
+        raise_problems(validate_operation("Converse", params, service="bedrock-runtime"))
 
         lm, _ = self.resolve(params["modelId"])
         messages = params.get("messages") or []
@@ -171,6 +172,7 @@ class Runtime:
 
     def invoke_model_with_response_stream(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """InvokeModelWithResponseStream: the family's streaming chunks, one ``chunk`` event each."""
+        raise_problems(validate_operation("InvokeModelWithResponseStream", params, service="bedrock-runtime"))
         full = self.invoke_model(params)
         base_id = full.pop("_base_id")
         answer = json.loads(full["body"])

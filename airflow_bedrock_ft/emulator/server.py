@@ -240,15 +240,21 @@ class Emulator:
         return self.faults.describe()
 
     def set_config(
-        self, *, time_scale: float | None = None, hold_phases: list[str] | None = None
+        self,
+        *,
+        time_scale: float | None = None,
+        hold_phases: list[str] | None = None,
+        polls_per_phase: int | None = None,
     ) -> dict[str, Any]:
-        """Change the time scale and/or the held job phases."""
+        """Change the time scale, the held job phases and/or the polls each phase needs."""
         assert self.app is not None
         doc: dict[str, Any] = {}
         if time_scale is not None:
             doc["time_scale"] = time_scale
         if hold_phases is not None:
             doc["hold_phases"] = list(hold_phases)
+        if polls_per_phase is not None:
+            doc["polls_per_phase"] = polls_per_phase
         self.app.apply_config(doc)
         return self.settings.to_dict()
 

@@ -53,7 +53,10 @@ async def test_async_client_creates_polls_lists_and_stops(emulator, job_request)
             )
         ]
         assert len(pages) == 2
-        assert {p["modelCustomizationJobSummaries"][0]["jobArn"] for p in pages} == {created["jobArn"], second}
+        assert {p["modelCustomizationJobSummaries"][0]["jobArn"] for p in pages} == {
+            created["jobArn"],
+            second,
+        }
 
 
 async def test_async_client_sees_throttling_and_server_errors(emulator):

@@ -149,3 +149,34 @@ def test_on_kill_after_user_action_stops_the_job(
 
     asyncio.run(kill())
     assert wait_for(emulator.client("bedrock", config=NO_RETRY), arn)["status"] == "Stopped"
+
+
+def test_triggerer_restart_and_reassignment_never_stop_the_job(
+    emulator: Any, job_request: Any, aws_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancellation without on_kill (restart) and on_kill while the task is still deferred
+    (the trigger moved to another triggerer) both leave the job running."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(lambda **kwargs: 1))
+    arn = _held_job(emulator, job_request)
+    trigger, hook = _trigger(arn, aws_conn, poll_interval=0.1)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)  # type: ignore[assignment]
+
+    async def restart_then_reassign() -> None:
+        running = asyncio.ensure_future(_collect(trigger))
+        await asyncio.sleep(0.5)
+        running.cancel()  # triggerer shutdown: cancelled, no on_kill
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        try:
+            await trigger.on_kill()  # reassignment: on_kill although the task is still deferred
+        finally:
+            await close_shared_async_clients()
+
+    asyncio.run(restart_then_reassign())
+    bedrock = emulator.client("bedrock", config=NO_RETRY)
+    assert bedrock.get_model_customization_job(jobIdentifier=arn)["status"] == "InProgress"
+    assert hook.errors == []

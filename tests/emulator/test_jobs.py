@@ -163,7 +163,9 @@ def test_distillation_and_continued_pre_training_jobs_complete(clients, bucket, 
             validationDataConfig=None,
             hyperParameters=None,
             customizationConfig={
-                "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}}
+                "distillationConfig": {
+                    "teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}
+                }
             },
         )
     )["jobArn"]
@@ -184,3 +186,21 @@ def test_distillation_and_continued_pre_training_jobs_complete(clients, bucket, 
     assert pretrained["status"] == "Completed", pretrained.get("failureMessage")
     assert pretrained["hyperParameters"]["epochCount"] == "1"
     assert pretrained["hyperParameters"]["batchSize"] == "1"  # Titan's documented default
+
+
+def test_phases_can_advance_poll_by_poll(emulator, clients, job_request):
+    bedrock = clients["bedrock"]
+    emulator.set_config(polls_per_phase=2)
+    arn = bedrock.create_model_customization_job(**job_request())["jobArn"]
+    seen = []
+    for _ in range(200):
+        job = bedrock.get_model_customization_job(jobIdentifier=arn)
+        seen.append(
+            (job["status"], phase(job, "validation"), phase(job, "dataProcessing"), phase(job, "training"))
+        )
+        if job["status"] != "InProgress":
+            break
+    assert seen[-1][0] == "Completed"
+    # Every phase stayed InProgress for at least two polls before the next one began.
+    for index, name in enumerate(("validation", "dataProcessing", "training"), start=1):
+        assert sum(1 for s in seen if s[index] == "InProgress") >= 2, (name, seen)

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .helpers import wait_for
@@ -170,3 +171,16 @@ def test_streaming_converse_and_invoke_reassemble_the_full_answer(clients):
     chunks = [json.loads(e["chunk"]["bytes"]) for e in response["body"]]
     assert "".join(c["outputText"] for c in chunks) == whole["results"][0]["outputText"]
     assert chunks[-1]["completionReason"] == whole["results"][0]["completionReason"]
+
+
+def test_converse_requests_are_validated_against_the_shape(emulator):
+    # Skip boto3's own checks so that the request reaches the server as a raw caller sends it.
+    runtime = emulator.client("bedrock-runtime", config=Config(parameter_validation=False))
+    with pytest.raises(ClientError) as exc:
+        runtime.converse(
+            modelId="amazon.nova-micro-v1:0",
+            messages=[{"role": "user", "content": [{"text": "hi"}]}],
+            inferenceConfig={"maxTokens": 0},
+        )
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert "inferenceConfig.maxTokens" in exc.value.response["Error"]["Message"]
