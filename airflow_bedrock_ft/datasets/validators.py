@@ -348,6 +348,12 @@ class ConverseValidator(RecordValidator):
         self.strict_schema_version = not nova or self.require_schema_version
         self.max_system_blocks: int | None = None if nova else 1
         self.image_tokens = F.LLAMA_IMAGE_MIN_TOKENS if self.spec.provider == "meta" else 0
+        self.set_fast_limits()
+
+    def set_fast_limits(self) -> None:
+        """Limits as plain ints for the fast path (no limit = a number no record reaches)."""
+        self.fast_max_system = self.max_system_blocks if self.max_system_blocks is not None else 1 << 30
+        self.fast_max_messages = self.max_messages if self.max_messages is not None else 1 << 30
 
     def check(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
         """Fast path for the common valid text record; anything unusual goes to ``check_full``.
@@ -355,33 +361,35 @@ class ConverseValidator(RecordValidator):
         The fast path emits nothing, so falling back to the full check never reports twice.
         Structure errors surface as KeyError/TypeError, which is cheaper than testing types.
         """
-        if self.single_text_block or not record.keys() <= self.allowed:
+        if self.single_text_block:
             return self.check_full(record)
         version = record.get("schemaVersion")
+        system = record.get("system")
+        # Counting the known keys finds any unknown one without building a key set.
+        if len(record) != 1 + (version is not None) + (system is not None):
+            return self.check_full(record)
         if version != F.CONVERSE_SCHEMA_VERSION and (version is not None or self.require_schema_version) \
                 and (self.strict_schema_version or type(version) is not str):
             return self.check_full(record)
         scanner = self.reserved
         # Texts that contain a trigger character of a reserved string; scanned exactly below.
         suspects: list[str] = []
-        t1, t2, t3 = scanner.triggers if scanner is not None else ("\x00", "\x00", "\x00")
+        scan = scanner is not None
+        t1, t2, t3 = scanner.triggers if scanner is not None else ("", "", "")
         in_chars = out_chars = 0
         try:
-            system = record.get("system")
             if system is not None:
-                if type(system) is not list or not system or (self.max_system_blocks is not None
-                                                              and len(system) > self.max_system_blocks):
+                if type(system) is not list or not system or len(system) > self.fast_max_system:
                     return self.check_full(record)
                 for block in system:
                     text = block["text"]
                     if len(block) != 1 or type(text) is not str:
                         return self.check_full(record)
                     in_chars += len(text)
-                    if t1 in text or t2 in text or t3 in text:
+                    if scan and (t1 in text or t2 in text or t3 in text):
                         suspects.append(text)
             msgs = record["messages"]
-            if type(msgs) is not list or len(msgs) < self.min_messages or \
-                    (self.max_messages is not None and len(msgs) > self.max_messages):
+            if type(msgs) is not list or not self.min_messages <= len(msgs) <= self.fast_max_messages:
                 return self.check_full(record)
             expect = "user"
             for msg in msgs:
@@ -396,7 +404,7 @@ class ConverseValidator(RecordValidator):
                     if type(text) is not str or not text or len(block) != 1:
                         return self.check_full(record)
                     length = len(text)
-                    if t1 in text or t2 in text or t3 in text:
+                    if scan and (t1 in text or t2 in text or t3 in text):
                         suspects.append(text)
                 else:
                     length = 0
@@ -405,7 +413,7 @@ class ConverseValidator(RecordValidator):
                         if len(block) != 1 or type(text) is not str:
                             return self.check_full(record)
                         length += len(text)
-                        if t1 in text or t2 in text or t3 in text:
+                        if scan and (t1 in text or t2 in text or t3 in text):
                             suspects.append(text)
                     if not length:
                         return self.check_full(record)
@@ -590,6 +598,7 @@ class DistillationPromptValidator(ConverseValidator):
         self.max_system_blocks = 1
         # Anthropic and Llama students learn from single-turn prompts only; Nova allows more.
         self.max_messages = None if self.spec.model_id.startswith("amazon.nova") else 2
+        self.set_fast_limits()
 
 
 class AnthropicValidator(RecordValidator):
