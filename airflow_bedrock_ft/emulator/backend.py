@@ -478,7 +478,9 @@ class Backend(ServingMixin):
     def set_phase(self, arn: str, phase: str, status: PhaseStatus) -> None:
         """Move one phase of a running job."""
         with self.lock:
-            job = self.jobs[arn]
+            job = self.jobs.get(arn)
+            if job is None:  # forgotten by a reset while its runner was finishing
+                return None
             stamp = now()
             detail = job["statusDetails"][phase]
             detail.update(status=status.value, lastModifiedTime=stamp)
@@ -490,7 +492,9 @@ class Backend(ServingMixin):
     def finish_stopped(self, arn: str) -> None:
         """Stopping -> Stopped (no custom model is produced)."""
         with self.lock:
-            job = self.jobs[arn]
+            job = self.jobs.get(arn)
+            if job is None:  # forgotten by a reset while its runner was finishing
+                return None
             stamp = now()
             job["status"] = JobStatus.STOPPED.value
             for phase in job["statusDetails"].values():
@@ -503,7 +507,9 @@ class Backend(ServingMixin):
     def fail(self, arn: str, phase: str | None, message: str) -> None:
         """Mark a job Failed with ``message`` as failureMessage."""
         with self.lock:
-            job = self.jobs[arn]
+            job = self.jobs.get(arn)
+            if job is None:  # forgotten by a reset while its runner was finishing
+                return None
             stamp = now()
             job["status"] = JobStatus.FAILED.value
             job["failureMessage"] = message[:2048]
@@ -523,7 +529,9 @@ class Backend(ServingMixin):
         """Mark a job Completed and create its custom model; returns the model ARN,
         or None when the job was asked to stop meanwhile (it then ends ``Stopped``)."""
         with self.lock:
-            job = self.jobs[arn]
+            job = self.jobs.get(arn)
+            if job is None:  # forgotten by a reset while its runner was finishing
+                return None
             if job["status"] != JobStatus.IN_PROGRESS.value:
                 return None  # a stop request arrived after training had finished
             stamp = now()

@@ -204,3 +204,24 @@ def test_phases_can_advance_poll_by_poll(emulator, clients, job_request):
     # Every phase stayed InProgress for at least two polls before the next one began.
     for index, name in enumerate(("validation", "dataProcessing", "training"), start=1):
         assert sum(1 for s in seen if s[index] == "InProgress") >= 2, (name, seen)
+
+
+def test_one_validation_loss_per_validator(clients, bucket, job_request):
+    bedrock, s3 = clients["bedrock"], clients["s3"]
+    unseen = [converse_record(f"Atlantis {i}", "Atlantean") for i in range(8)]
+    s3.put_object(Bucket=bucket, Key="ft/unseen.jsonl", Body=jsonl(unseen))
+    validators = [
+        {"s3Uri": f"s3://{bucket}/ft/validation.jsonl"},
+        {"s3Uri": f"s3://{bucket}/ft/unseen.jsonl"},
+    ]
+    job = wait_for(
+        bedrock,
+        bedrock.create_model_customization_job(
+            **job_request(
+                validationDataConfig={"validators": validators}, hyperParameters={"epochCount": "4"}
+            )
+        )["jobArn"],
+    )
+    assert job["status"] == "Completed", job.get("failureMessage")
+    seen, novel = (m["validationLoss"] for m in job["validationMetrics"])
+    assert seen < novel  # records like the training data score better than unseen facts
