@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -107,10 +107,8 @@ class EmulatorApp:
         decision = self.faults.decide(route.name)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
-        if decision.action == "drop":
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError  # nothing may be written on the aborted connection
+        if decision.action == "drop" and not decision.after_processing:
+            _drop(request)
         if decision.action == "throttle":
             return _error(
                 EmulatorError("ThrottlingException", "Too many requests, please wait before trying again.")
@@ -143,6 +141,8 @@ class EmulatorApp:
             result = await asyncio.get_running_loop().run_in_executor(None, handler, params)
         except EmulatorError as exc:
             return _error(exc)
+        if decision.action == "drop":
+            _drop(request)
         status, headers, payload = serialize_response(route, result)
         headers["x-amzn-RequestId"] = _request_id()
         return web.Response(status=status, headers=headers, body=payload)
@@ -238,6 +238,13 @@ class EmulatorApp:
         self.handlers["ConverseStream"] = self.runtime.converse_stream
         self.handlers["InvokeModelWithResponseStream"] = self.runtime.invoke_model_with_response_stream
         self.apply_config({k: v for k, v in self.initial_config.items() if k != "realistic_seconds"})
+
+
+def _drop(request: web.Request) -> NoReturn:
+    """Close the connection without a response."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError  # nothing may be written on the aborted connection
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:

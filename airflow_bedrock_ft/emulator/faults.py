@@ -1,14 +1,19 @@
 """Faults injected on demand into the emulated AWS API (never into ``/_emulator/``).
 
-A fault is either a *rate* (each request fails with that probability) or a *burst* (every
-request fails for the next N seconds), optionally limited to some operations::
+A fault is a *rate* (each request fails with that probability), a *burst* (every request
+fails for the next N seconds) or a *count* (the next N requests fail), optionally limited to
+some operations::
 
     {"throttle": {"rate": 0.3},
      "error_5xx": {"burst_seconds": 2, "status": 503, "operations": ["GetModelCustomizationJob"]},
      "latency_ms": 150,
-     "drop_connections": {"rate": 0.1},
+     "drop_connections": {"rate": 0.1, "after_processing": false},
      "fail_jobs": {"next": 1, "message": "Encountered an unexpected error ..."},
      "seed": 7}
+
+``drop_connections`` closes the connection without a response; with ``after_processing`` the
+request is carried out first, so the caller loses a response to a call that took effect (the
+case idempotency tokens exist for).
 
 The same document is accepted by ``POST /_emulator/faults``, ``Emulator.set_faults`` and the
 ``BEDROCK_EMULATOR_FAULTS`` environment variable.
@@ -40,10 +45,15 @@ class _Trigger:
     until: float = 0.0  # monotonic deadline of a burst
     operations: frozenset[str] | None = None
     status: int = 500
+    after_processing: bool = False
+    remaining: int = 0  # the next N requests fail
 
     def fires(self, rng: random.Random, operation: str, now: float) -> bool:
         if self.operations is not None and operation not in self.operations:
             return False
+        if self.remaining > 0:
+            self.remaining -= 1
+            return True
         if now < self.until:
             return True
         return self.rate > 0 and rng.random() < self.rate
@@ -56,6 +66,7 @@ class Decision:
     latency_s: float = 0.0
     action: str | None = None  # "throttle" | "error" | "drop"
     status: int = 500
+    after_processing: bool = False
 
 
 @dataclass
@@ -126,6 +137,7 @@ class Faults:
             decision = Decision(latency_s=self._latency_s)
             if self._drop is not None and self._drop.fires(self._rng, operation, now):
                 decision.action = "drop"
+                decision.after_processing = self._drop.after_processing
             elif self._throttle is not None and self._throttle.fires(self._rng, operation, now):
                 decision.action = "throttle"
             elif self._error is not None and self._error.fires(self._rng, operation, now):
@@ -147,7 +159,7 @@ def _trigger(spec: Any, name: str, now: float) -> _Trigger | None:
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"rate": spec}
     if not isinstance(spec, Mapping):
-        raise FaultConfigError(f"{name} must be an object with 'rate' or 'burst_seconds'")
+        raise FaultConfigError(f"{name} must be an object with 'rate', 'burst_seconds' or 'count'")
     rate = spec.get("rate", 0.0)
     burst = spec.get("burst_seconds", 0.0)
     for key, value in (("rate", rate), ("burst_seconds", burst)):
@@ -161,7 +173,15 @@ def _trigger(spec: Any, name: str, now: float) -> _Trigger | None:
     if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
         raise FaultConfigError(f"{name}.operations must be a list of operation names")
     status = spec.get("status", 500)
+    count = spec.get("count", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 1_000_000:
+        raise FaultConfigError(f"{name}.count must be a non-negative integer")
+    after = spec.get("after_processing", False)
+    if not isinstance(after, bool):
+        raise FaultConfigError(f"{name}.after_processing must be true or false")
     return _Trigger(
+        after_processing=after,
+        remaining=count,
         rate=float(rate),
         until=now + float(burst) if burst else 0.0,
         operations=frozenset(ops) if ops is not None else None,

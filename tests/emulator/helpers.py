@@ -13,7 +13,7 @@ from airflow_bedrock_ft.core.states import is_terminal
 
 NOVA = "amazon.nova-micro-v1:0:128k"
 ROLE = "arn:aws:iam::123456789012:role/BedrockFineTune"
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 COUNTRIES = [
     ("France", "French"),

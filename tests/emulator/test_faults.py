@@ -104,3 +104,23 @@ def test_env_faults_document():
         parse_env("[1]")
     with pytest.raises(FaultConfigError):
         Faults().configure({"explode": True})
+
+
+def test_lost_create_response_is_retried_into_the_same_job(emulator, job_request):
+    """A create whose response is lost is retried by botocore with the same clientRequestToken."""
+    emulator.set_faults(
+        drop_connections={"count": 1, "after_processing": True, "operations": ["CreateModelCustomizationJob"]}
+    )
+    retrying = emulator.client("bedrock", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    response = retrying.create_model_customization_job(**job_request())
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1
+    jobs = retrying.list_model_customization_jobs()["modelCustomizationJobSummaries"]
+    assert [j["jobArn"] for j in jobs] == [response["jobArn"]]
+
+
+def test_count_faults_hit_exactly_the_next_requests(emulator, bedrock):
+    emulator.set_faults(error_5xx={"count": 2})
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            bedrock.list_model_customization_jobs()
+    assert bedrock.list_model_customization_jobs()["ResponseMetadata"]["HTTPStatusCode"] == 200
