@@ -6,20 +6,24 @@ pyarrow (Parquet input) and boto3 are imported only when used.
 
 from __future__ import annotations
 
-from .convert import convert_file, convert_rows, read_rows
+from .convert import ConversionError, convert_file, convert_rows, read_rows
 from .report import DataProblem, DatasetReport, SplitTotals
+from .rules import RULES
 from .sources import DataFile, DatasetSourceError, list_files
 from .split import assign_split, split_file, split_records
-from .upload import content_addressed_key, sha256_file, upload_content_addressed
+from .upload import UploadResult, content_addressed_key, sha256_file, upload_content_addressed
 from .validate import DatasetRecordError, iter_records, validate_dataset
 
 __all__ = [
+    "RULES",
+    "ConversionError",
     "DataFile",
     "DataProblem",
     "DatasetRecordError",
     "DatasetReport",
     "DatasetSourceError",
     "SplitTotals",
+    "UploadResult",
     "assign_split",
     "content_addressed_key",
     "convert_file",

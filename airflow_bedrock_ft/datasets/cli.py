@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="job hyperparameter, e.g. batchSize=2 (changes Titan's token limit)")
     parser.add_argument("--format", dest="data_format", choices=[f.value for f in DataFormat],
                         help="override the record format, e.g. invocation-logs")
+    parser.add_argument("--check-media", action="store_true",
+                        help="also check that every image/video exists in S3 and is within the size limit")
     parser.add_argument("--max-problems", type=int, default=1000, help="problems to keep in the report")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from .validate import validate_dataset
 
     s3_client: Any = None
-    if any(p.startswith("s3://") for p in [*args.paths, *args.validation]):
+    if args.check_media or any(p.startswith("s3://") for p in [*args.paths, *args.validation]):
         from .sources import default_s3_client
 
         s3_client = default_s3_client()
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             args.paths, args.validation or None, model=args.model,
             customization_type=args.customization_type, hyperparameters=hyperparameters,
             s3_client=s3_client, max_problems=args.max_problems, data_format=args.data_format,
+            check_media=args.check_media,
         )
     except (UnknownModelError, UnsupportedCustomizationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,6 +51,8 @@ RULES: dict[str, str] = {
     "media.assistant": "An assistant message contains an image or video.",
     "media.count": "Too many images or videos in one record.",
     "media.mixed": "Images and videos in the same dataset.",
+    "media.missing": "A media object does not exist (only with check_media).",
+    "media.size": "A media object is larger than the model accepts (only with check_media).",
     "caption.length": "An image caption is shorter or longer than the model allows.",
     # other formats
     "invocation_log.multi_turn": "An invocation log with more than one user message (distillation).",

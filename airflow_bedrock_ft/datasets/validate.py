@@ -39,10 +39,12 @@ from .sources import (
     DatasetSourceError,
     Sources,
     as_list,
+    default_s3_client,
     iter_lines,
     list_files,
     split_s3_uri,
 )
+from .validator_base import MediaObjects
 from .validators import VALIDATORS, RecordValidator
 
 BOM = b"\xef\xbb\xbf"
@@ -115,6 +117,7 @@ def validate_dataset(
     max_problems: int = 1000,
     data_format: str | None = None,
     media_bucket: str | None = None,
+    check_media: bool = False,
 ) -> DatasetReport:
     """Validate ``train`` (and ``validation``) for ``model`` and return a full report.
 
@@ -132,6 +135,8 @@ def validate_dataset(
         distillation from model-invocation logs.
     :param media_bucket: bucket that image/video locations must be in (Bedrock requires the
         dataset's bucket); inferred from an ``s3://`` train source when not given.
+    :param check_media: also ``head_object`` every image/video (cached): report missing
+        objects and ones over the model's size limit. Off by default: one request per image.
     :raises UnknownModelError: for a model not in the catalog.
     :raises UnsupportedCustomizationError: when the model does not support the type.
     """
@@ -154,8 +159,11 @@ def validate_dataset(
         first_s3 = next((s for s in train_list if s.startswith("s3://")), None)
         if first_s3 is not None:
             media_bucket = split_s3_uri(first_s3)[0]
+    media_objects = None
+    if check_media:
+        media_objects = MediaObjects(s3_client if s3_client is not None else default_s3_client())
     validator = VALIDATORS[fmt](spec, customization, emit=run.emit, hyperparameters=hps,
-                                media_bucket=media_bucket)
+                                media_bucket=media_bucket, media_objects=media_objects)
     max_input = limits.max_input_tokens
     if fmt is DataFormat.RFT and "maxPromptLength" in hps:
         max_input = _int_hp(hps, "maxPromptLength", customization, run) or max_input

@@ -13,6 +13,7 @@ validators must keep up with JSON parsing on gigabyte files.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -81,6 +82,37 @@ def type_name(value: Any) -> str:
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+class MediaObjects:
+    """Sizes of media objects in S3 (``head_object``), cached, for the opt-in media checks.
+
+    :param s3_client: a boto3 S3 client.
+    :param cache_size: how many object sizes to remember (datasets reuse images).
+    """
+
+    def __init__(self, s3_client: Any, cache_size: int = 10_000) -> None:
+        self.client = s3_client
+        self.cache_size = cache_size
+        self._sizes: OrderedDict[tuple[str, str], int | None] = OrderedDict()
+
+    def size(self, bucket: str, key: str) -> int | None:
+        """Object size in bytes, or None when there is no such object."""
+        ident = (bucket, key)
+        if ident in self._sizes:
+            self._sizes.move_to_end(ident)
+            return self._sizes[ident]
+        try:
+            size: int | None = int(self.client.head_object(Bucket=bucket, Key=key).get("ContentLength", 0))
+        except Exception as exc:  # botocore ClientError, matched by code: boto3 is not imported here
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code not in {"404", "NoSuchKey", "NotFound"}:
+                raise
+            size = None
+        self._sizes[ident] = size
+        if len(self._sizes) > self.cache_size:
+            self._sizes.popitem(last=False)
+        return size
+
+
 class RecordValidator:
     """Base class: shared state, the shape-mismatch rule and media/reserved helpers."""
 
@@ -89,13 +121,15 @@ class RecordValidator:
     allowed_keys: frozenset[str] | None = None
 
     def __init__(self, spec: ModelSpec, customization: Customization, *, emit: Emit,
-                 hyperparameters: Mapping[str, str] | None = None, media_bucket: str | None = None) -> None:
+                 hyperparameters: Mapping[str, str] | None = None, media_bucket: str | None = None,
+                 media_objects: MediaObjects | None = None) -> None:
         self.spec = spec
         self.customization = customization
         self.limits: DataLimits = customization.limits
         self.emit = emit
         self.hyperparameters = dict(hyperparameters or {})
         self.media_bucket = media_bucket
+        self.media_objects = media_objects
         self.reserved: ReservedScanner | None = None
         if spec.provider == "amazon" and spec.model_id.startswith("amazon.nova") and \
                 self.data_format in (DataFormat.CONVERSE, DataFormat.DISTILLATION_PROMPTS):
@@ -209,13 +243,13 @@ class RecordValidator:
             else:
                 self.emit("field.required", f"{where}.{kind}.source.s3Location.uri is required")
             return
-        self.check_s3_uri(uri, f"{where}.{kind}")
+        self.check_s3_uri(uri, f"{where}.{kind}", kind)
         owner = loc.get("bucketOwner") if type(loc) is dict else None
         if owner is not None and (type(owner) is not str or not (len(owner) == 12 and owner.isdigit())):
             self.emit("media.uri", f"{where}.{kind}.source.s3Location.bucketOwner must be a 12-digit "
                                    f"account id, got {quote(owner)}")
 
-    def check_s3_uri(self, uri: str, where: str) -> None:
+    def check_s3_uri(self, uri: str, where: str, kind: str = "image") -> None:
         if not uri.startswith("s3://"):
             self.emit("media.uri", f"{where} location {quote(uri, 60)} must be an s3:// URI")
             return
@@ -228,6 +262,14 @@ class RecordValidator:
             self.emit("media.bucket",
                       f"{where} is in bucket {bucket!r}; media must be in the dataset's bucket "
                       f"{self.media_bucket!r}")
+        if self.media_objects is not None:
+            size = self.media_objects.size(bucket, key)
+            limit = self.limits.max_image_bytes if kind == "image" else self.limits.max_video_bytes
+            if size is None:
+                self.emit("media.missing", f"{where}: no S3 object at {uri}")
+            elif limit is not None and size > limit:
+                self.emit("media.size", f"{where}: the {kind} at {uri} is {size} bytes; "
+                                        f"{self.spec.name} accepts at most {limit}")
 
     def count_media(self, images: int, videos: int) -> None:
         """Per-record and per-dataset media counts."""

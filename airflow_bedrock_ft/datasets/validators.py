@@ -77,7 +77,7 @@ class ImageCaptionValidator(RecordValidator):
             return None
         self.file_seen_expected = True
         if type(ref) is str:
-            self.check_s3_uri(ref, "image-ref")
+            self.check_s3_uri(ref, "image-ref", "image")
             ext = ref.rsplit(".", 1)[-1].lower() if "." in ref.rsplit("/", 1)[-1] else ""
             fmt = self._EXTENSIONS.get(ext)
             if fmt is None or fmt not in self.limits.image_formats:

@@ -59,6 +59,8 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
     :param data_format: override the model's record format (e.g. ``invocation-logs``). (templated)
     :param hyperparameters: the job's hyperparameters (Titan's token limit depends on
         ``batchSize``; ``epochCount`` feeds the token estimate). (templated)
+    :param check_media: also check that every image/video exists in S3 and is within the
+        model's size limit (one ``head_object`` per distinct object).
     :param max_problems: problems kept in the report (all are counted).
     :param fail_on_warnings: fail on warnings too (e.g. a byte order mark).
     :param aws_conn_id: Airflow AWS connection; its ``endpoint_url`` is honoured.
@@ -88,6 +90,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         input_format: str | None = None,
         data_format: str | None = None,
         hyperparameters: Mapping[str, Any] | None = None,
+        check_media: bool = False,
         max_problems: int = 1000,
         fail_on_warnings: bool = False,
         aws_conn_id: str | None = "aws_default",
@@ -109,6 +112,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         self.input_format = input_format
         self.data_format = data_format
         self.hyperparameters = dict(hyperparameters) if hyperparameters else None
+        self.check_media = check_media
         self.max_problems = max_problems
         self.fail_on_warnings = fail_on_warnings
         self.aws_conn_id = aws_conn_id
@@ -161,7 +165,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
             report = validate_dataset(
                 train_path, validation_path, model=self.model, customization_type=self.customization_type,
                 hyperparameters=hps, s3_client=client, max_problems=self.max_problems,
-                data_format=self.data_format, media_bucket=bucket,
+                data_format=self.data_format, media_bucket=bucket, check_media=self.check_media,
             )
             report = _relative_names(report, tmp)
             self.log.info("%s", report.format_text(max_problems=20))

@@ -313,3 +313,25 @@ def test_s3_media_bucket_is_the_dataset_bucket(s3_client: Any, bucket: str) -> N
     uri = _put(s3_client, bucket, "train.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
     report = validate_dataset(uri, model=NOVA_LITE, s3_client=s3_client)
     assert error_rules(report) == {("media.bucket", 4)}
+
+
+def test_check_media_heads_each_object(s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from airflow_bedrock_ft.core.models import CustomizationType, resolve_model
+
+    spec = resolve_model(NOVA_LITE)
+    custom = spec.customizations[CustomizationType.FINE_TUNING]
+    small = dataclasses.replace(custom, limits=dataclasses.replace(custom.limits, max_image_bytes=100))
+    monkeypatch.setitem(spec.customizations, CustomizationType.FINE_TUNING, small)  # type: ignore[arg-type]
+    _put(s3_client, bucket, "img/ok.png", b"x" * 50)
+    _put(s3_client, bucket, "img/big.png", b"x" * 500)
+    uris = ["ok", "ok", "big", "none", "ok", "ok", "ok", "ok"]
+    records = [converse(i, user_extra=[image_block(uri=f"s3://{bucket}/img/{name}.png")])
+               for i, name in enumerate(uris)]
+    uri = _put(s3_client, bucket, "train.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
+    report = validate_dataset(uri, model=NOVA_LITE, s3_client=s3_client, check_media=True)
+    assert error_rules(report) == {("media.size", 3), ("media.missing", 4)}
+    assert "500 bytes" in report.errors[0].message
+    # Off by default: no request per image, so nothing is reported.
+    assert validate_dataset(uri, model=NOVA_LITE, s3_client=s3_client).ok
