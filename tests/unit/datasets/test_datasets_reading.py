@@ -335,3 +335,23 @@ def test_check_media_heads_each_object(s3_client: Any, bucket: str, monkeypatch:
     assert "500 bytes" in report.errors[0].message
     # Off by default: no request per image, so nothing is reported.
     assert validate_dataset(uri, model=NOVA_LITE, s3_client=s3_client).ok
+
+
+def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
+    """Streaming: validating a 24 MB file allocates a small, size-independent amount."""
+    import tracemalloc
+
+    record = orjson.dumps(pc(1, prompt="word " * 300)) + b"\n"
+    path = tmp_path / "big.jsonl"
+    with open(path, "wb") as f:
+        for _ in range(24 * 1024 * 1024 // len(record)):
+            f.write(record)
+    tracemalloc.start()
+    try:
+        report = validate_dataset(str(path), model=TITAN_EXPRESS, max_problems=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.totals["train"].bytes == path.stat().st_size
+    assert report.counts_by_rule == {"record_count.max": 1}
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
