@@ -42,9 +42,8 @@ class CountingHook(BedrockFineTuneHook):
 def _trigger(
     arn: str, aws_conn: str, **kwargs: Any
 ) -> tuple[BedrockFineTuneJobCompletedTrigger, CountingHook]:
-    trigger = BedrockFineTuneJobCompletedTrigger(
-        job_arn=arn, aws_conn_id=aws_conn, poll_interval=0.2, **kwargs
-    )
+    kwargs.setdefault("poll_interval", 0.2)
+    trigger = BedrockFineTuneJobCompletedTrigger(job_arn=arn, aws_conn_id=aws_conn, **kwargs)
     hook = CountingHook(aws_conn_id=aws_conn)
     hook.errors = []
     trigger._hook = lambda: hook  # type: ignore[method-assign]
