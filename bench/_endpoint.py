@@ -123,6 +123,9 @@ class BenchEndpoint:
         self.all_polled_timed_out = False
         self.other: dict[str, int] = {}
         self.requests = 0
+        # Own CPU time at the start and end of the steady-state window, to show whether this
+        # process kept up.
+        self.cpu_marks: dict[str, float] = {}
 
     def _announce(self, word: str, when: float) -> None:
         sys.stdout.write(f"{word} {when:.6f}\n")
@@ -130,6 +133,9 @@ class BenchEndpoint:
 
     def _schedule_completions(self, start: float) -> None:
         self.t_all = start
+        self.cpu_marks["all_polled"] = time.process_time()
+        loop = asyncio.get_running_loop()
+        loop.call_at(start + self.duration, self._mark_cpu, "first_completion")
         for job in self.jobs.values():
             if job.job_id[0] == "b":
                 # Golden-ratio offsets: completions land evenly over one interval, uncorrelated
@@ -178,6 +184,9 @@ class BenchEndpoint:
         self.other[key] = self.other.get(key, 0) + 1
         return self._error(404, "UnknownOperationException", "Unknown operation.")
 
+    def _mark_cpu(self, name: str) -> None:
+        self.cpu_marks[name] = time.process_time()
+
     @staticmethod
     def _error(status: int, code: str, message: str) -> web.Response:
         return web.Response(
@@ -194,6 +203,7 @@ class BenchEndpoint:
             "all_polled_timed_out": self.all_polled_timed_out,
             "first_request": self.first_request,
             "requests": self.requests,
+            "cpu_marks": self.cpu_marks,
             "other": self.other,
             "jobs": {
                 j.job_id: {

@@ -317,7 +317,9 @@ def _derive(args: argparse.Namespace, sampler: Sampler, raw: dict[str, Any], rep
     traced0, lag_from, lags, outcome = raw["traced0"], raw["lag_from"], raw["lags"], raw["outcome"]
     t_start, cpu_start = raw["t_start"], raw["cpu_start"]
     t_created, cpu_created = raw["t_created"], raw["cpu_created"]
-    t_all, rss_all = raw["t_all"], raw["rss_all"]
+    # The endpoint's own reading is exact; the announced one was rounded for the pipe.
+    t_all = report["t_all"] if raw["t_all"] is not None and report.get("t_all") else raw["t_all"]
+    rss_all = raw["rss_all"]
     traced_all, traced_peak = raw["traced_all"], raw["traced_peak"]
     wait_end, t_end = raw["wait_end"], raw["t_end"]
     jobs = {int(k[1:]): v for k, v in report["jobs"].items() if k.startswith("b")}
@@ -360,6 +362,11 @@ def _derive(args: argparse.Namespace, sampler: Sampler, raw: dict[str, Any], rep
             result["cpu_per_poll_ms"] = 1e3 * cpu / polls if polls else None
             result["req_per_job_per_interval"] = polls / (n * (w1 - w0) / pi)
             result["cpu_steady_pct"] = 100 * cpu / (w1 - w0)
+        marks = report.get("cpu_marks", {})
+        if "all_polled" in marks and "first_completion" in marks:
+            result["endpoint_cpu_steady_pct"] = (
+                100 * (marks["first_completion"] - marks["all_polled"]) / args.job_duration
+            )
     total_requests = sum(len(v["arrivals"]) for v in jobs.values())
     result["requests_per_job"] = total_requests / n
     result["polls_after_completion_per_job"] = (
@@ -507,6 +514,7 @@ COLUMNS = [
     ("start_cpu_per_job_ms", "start CPU/job ms", ".3f"),
     ("cpu_per_poll_ms", "CPU/poll ms", ".3f"),
     ("req_per_job_per_interval", "req/job/poll", ".2f"),
+    ("cpu_steady_pct", "loop CPU %", ".0f"),
     ("time_to_all_polled_s", "all polled s", ".2f"),
     ("loop_lag_max_ms", "lag max ms", ".1f"),
     ("loop_lag_p99_ms", "lag p99 ms", ".1f"),
