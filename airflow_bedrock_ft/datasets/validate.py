@@ -367,7 +367,7 @@ def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Custom
     limits = customization.limits
     train = report.totals["train"]
     val = report.totals["validation"]
-    tname = "the training data"
+    tname = "The training data"
     who = f"{spec.name} ({customization.type.value})"
     if has_validation and not limits.validation_allowed:
         run.file_problem("<validation>", "validation.not_allowed",
