@@ -92,3 +92,20 @@ def test_module_entry_point(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 1
     assert f"{path}:1: error [record.type]" in done.stdout
+
+
+def test_package_command_dispatches_to_validate(tmp_path: Path) -> None:
+    """``airflow-bedrock-ft validate ...`` reaches this command without importing Airflow."""
+    path = dataset_with(tmp_path / "train.jsonl", NOVA_LITE, converse)
+    code = (
+        "import sys\n"
+        "from airflow_bedrock_ft.cli import main\n"
+        f"rc = main(['validate', {str(path)!r}, '--model', {NOVA_LITE!r}, '--json'])\n"
+        "print('AIRFLOW=' + str(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules)))\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert '"ok": true' in done.stdout
+    assert "AIRFLOW=False" in done.stdout

@@ -93,3 +93,52 @@ def test_invalid_data_fails_with_the_report(tmp_path: Path, aws_conn: str, s3_cl
     assert "train.jsonl:8: error [json]" in message
     assert "nothing was uploaded" in message
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="datasets/")
+
+
+def test_parquet_from_s3_with_separate_validation(tmp_path: Path, aws_conn: str, s3_client: Any,
+                                                  bucket: str) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    rows = [{"q": f"Capital of country {i}?", "a": f"City {i}."} for i in range(120)]
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    s3_client.put_object(Bucket=bucket, Key="raw/qa.parquet", Body=buf.getvalue())
+    val = tmp_path / "val.csv"
+    val.write_text("q,a\n" + "".join(f"Capital of land {i}?,Town {i}.\n" for i in range(10)))
+
+    op = BedrockFineTunePrepareDataOperator(
+        task_id="prepare", source=f"s3://{bucket}/raw/qa.parquet", validation_source=str(val),
+        model="meta.llama3-1-8b-instruct-v1:0:128k", output_s3_uri=f"s3://{bucket}/ds",
+        mapping={"prompt": "q", "completion": "a"}, hyperparameters={"epochCount": 2}, aws_conn_id=aws_conn,
+    )
+    result = op.execute(context={})  # type: ignore[arg-type]
+    assert result["report"]["totals"]["train"]["records"] == 120
+    assert result["report"]["totals"]["validation"]["records"] == 10
+    assert result["report"]["epochs"] == 2
+    key = result["validation_s3_uri"].split("/", 3)[3]
+    first = orjson.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()[0])
+    assert first == {"prompt": "Capital of land 0?", "completion": "Town 0."}
+
+
+def test_templated_destination_declares_no_static_asset() -> None:
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    op = BedrockFineTunePrepareDataOperator(task_id="p", source="x.jsonl", model=NOVA_LITE,
+                                            output_s3_uri="s3://{{ var.value.bucket }}/ds")
+    assert op.outlets == []
+
+
+def test_unknown_model_fails_the_task(aws_conn: str, bucket: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    op = BedrockFineTunePrepareDataOperator(task_id="p", source="x.jsonl", model="acme.none-v1",
+                                            output_s3_uri=f"s3://{bucket}/ds", aws_conn_id=aws_conn)
+    with pytest.raises(AirflowFailException, match="Unknown base model"):
+        op.execute(context={})  # type: ignore[arg-type]
