@@ -7,7 +7,7 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
 * ``GET /_emulator/health`` - liveness and resource counts
 * ``GET|POST|DELETE /_emulator/faults`` - read / replace / clear the fault document
 * ``GET|POST /_emulator/config`` - ``{"time_scale": float, "hold_phases": [...],
-  "polls_per_phase": int}``
+  "polls_per_phase": int, "max_running_jobs": int | null}``
   (``/_emulator/transitions`` is the same resource)
 * ``POST /_emulator/reset`` - forget all resources, clear faults, restore the start config
 """
@@ -208,7 +208,8 @@ class EmulatorApp:
 
         :raises ValueError: for an unknown key or value.
         """
-        unknown = set(doc) - {"time_scale", "hold_phases", "polls_per_phase", "realistic_seconds"}
+        known = {"time_scale", "hold_phases", "polls_per_phase", "max_running_jobs", "realistic_seconds"}
+        unknown = set(doc) - known
         if unknown:
             raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
         settings = self.backend.settings
@@ -227,6 +228,11 @@ class EmulatorApp:
             if not isinstance(polls, int) or isinstance(polls, bool) or not 0 <= polls <= 1000:
                 raise ValueError("polls_per_phase must be an integer between 0 and 1000")
             settings.polls_per_phase = polls
+        if "max_running_jobs" in doc:
+            quota = doc["max_running_jobs"]
+            if quota is not None and (not isinstance(quota, int) or isinstance(quota, bool) or quota < 0):
+                raise ValueError("max_running_jobs must be null or a non-negative integer")
+            settings.max_running_jobs = quota
 
     def reset(self) -> None:
         """Forget every resource, clear faults and restore the start config."""

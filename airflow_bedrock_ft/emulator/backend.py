@@ -70,11 +70,15 @@ class Settings:
     :param polls_per_phase: a phase also ends only after this many GetModelCustomizationJob
         calls for the job have seen it (0 = no such condition), so a poller can be tested
         poll by poll.
+    :param max_running_jobs: quota of jobs ``InProgress``/``Stopping`` at once (Bedrock's
+        "Scheduled customization jobs"); a create beyond it is a
+        ``ServiceQuotaExceededException``. None = no quota.
     """
 
     time_scale: float = 0.0
     hold_phases: set[str] = field(default_factory=set)
     polls_per_phase: int = 0
+    max_running_jobs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for ``GET /_emulator/config``."""
@@ -82,6 +86,7 @@ class Settings:
             "time_scale": self.time_scale,
             "hold_phases": sorted(self.hold_phases),
             "polls_per_phase": self.polls_per_phase,
+            "max_running_jobs": self.max_running_jobs,
             "realistic_seconds": dict(REALISTIC_SECONDS),
         }
 
@@ -343,6 +348,14 @@ class Backend(ServingMixin):
                 )
             if any(j["jobName"] == params["jobName"] for j in self.jobs.values()):
                 raise validation(DUPLICATE_NAME_MESSAGE)
+            quota = self.settings.max_running_jobs
+            running = sum(j["status"] in ("InProgress", "Stopping") for j in self.jobs.values())
+            if quota is not None and running >= quota:
+                raise EmulatorError(
+                    "ServiceQuotaExceededException",
+                    f"The number of model customization jobs in progress ({running}) has reached the "
+                    f"quota for this account ({quota}).",
+                )
             ctype = params.get("customizationType") or CustomizationType.FINE_TUNING.value
             hps = (
                 spec.customization(ctype).defaults()

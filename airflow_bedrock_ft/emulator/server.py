@@ -245,8 +245,10 @@ class Emulator:
         time_scale: float | None = None,
         hold_phases: list[str] | None = None,
         polls_per_phase: int | None = None,
+        **more: Any,
     ) -> dict[str, Any]:
-        """Change the time scale, the held job phases and/or the polls each phase needs."""
+        """Change the time scale, the held job phases, the polls each phase needs, or any other
+        ``/_emulator/config`` key (``max_running_jobs``)."""
         assert self.app is not None
         doc: dict[str, Any] = {}
         if time_scale is not None:
@@ -255,6 +257,7 @@ class Emulator:
             doc["hold_phases"] = list(hold_phases)
         if polls_per_phase is not None:
             doc["polls_per_phase"] = polls_per_phase
+        doc.update(more)
         self.app.apply_config(doc)
         return self.settings.to_dict()
 

@@ -268,3 +268,16 @@ def test_timestamps_are_utc_and_recent(bedrock, job_request):
     ]
     created = bedrock.get_model_customization_job(jobIdentifier=arn)["creationTime"]
     assert before <= created <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+
+
+def test_running_job_quota_is_service_quota_exceeded(emulator, bedrock, job_request):
+    emulator.set_config(hold_phases=["validation"], max_running_jobs=1)
+    first = bedrock.create_model_customization_job(**job_request())["jobArn"]
+    with pytest.raises(ClientError) as exc:
+        bedrock.create_model_customization_job(**job_request())
+    assert error_of(exc)[:2] == ("ServiceQuotaExceededException", 400)
+    bedrock.stop_model_customization_job(jobIdentifier=first)
+    wait_for(bedrock, first)
+    assert (
+        bedrock.create_model_customization_job(**job_request())["ResponseMetadata"]["HTTPStatusCode"] == 201
+    )
