@@ -197,6 +197,7 @@ class Backend(ServingMixin):
                 self.tags,
                 self.tokens,
                 self.blobs,
+                self.polls,
             ):
                 table.clear()
             self.store.clear()

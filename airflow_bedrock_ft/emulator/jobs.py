@@ -177,8 +177,8 @@ class JobRunner(threading.Thread):
 
     def _end_stopped(self) -> None:
         with self.backend.lock:
-            job = self.backend.jobs[self.arn]
-            if job["status"] == "InProgress":  # training noticed the request first
+            job = self.backend.jobs.get(self.arn)
+            if job is not None and job["status"] == "InProgress":  # training noticed it first
                 job["status"] = "Stopping"
         try:
             self._stop_wait()
