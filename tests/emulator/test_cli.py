@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import boto3
 import pytest
@@ -63,6 +64,10 @@ def test_cli_prints_the_connection_and_stops_on_sigterm(tmp_path):
             aws_secret_access_key="testing",
         )
         assert "Buckets" in s3.list_buckets()
+        with urllib.request.urlopen(f"{extra['endpoint_url']}/_emulator/faults") as resp:
+            assert json.loads(resp.read())["latency_ms"] == 1  # from BEDROCK_EMULATOR_FAULTS
+        with urllib.request.urlopen(f"{extra['endpoint_url']}/_emulator/health") as resp:
+            assert json.loads(resp.read())["persistent"] is True
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
