@@ -49,7 +49,7 @@ class JobWatcher(threading.Thread):
                     state = (job["status"], phase_summary(job))
                     if not seen or seen[-1][1:] != state:
                         seen.append((time.monotonic() - self.started_at, *state))
-            except Exception:  # noqa: BLE001 - a watcher must never break the demo
+            except Exception:  # a watcher must never break the demo
                 pass
             self._stop_event.wait(self.interval)
 
@@ -80,7 +80,9 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
     from airflow_bedrock_ft.core import metrics
 
     ok = True
-    jobs = bedrock.list_model_customization_jobs(sortOrder="Ascending").get("modelCustomizationJobSummaries", [])
+    jobs = bedrock.list_model_customization_jobs(sortOrder="Ascending").get(
+        "modelCustomizationJobSummaries", []
+    )
     if not jobs:
         print("No model customization job was submitted.")
         return False
@@ -98,8 +100,10 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
             ok = False
             continue
         print(f"Custom model  {job.get('outputModelArn')}")
-        print(f"Final loss    training {job.get('trainingMetrics', {}).get('trainingLoss')}, validation "
-              f"{[v.get('validationLoss') for v in job.get('validationMetrics', [])]}")
+        print(
+            f"Final loss    training {job.get('trainingMetrics', {}).get('trainingLoss')}, validation "
+            f"{[v.get('validationLoss') for v in job.get('validationMetrics', [])]}"
+        )
         output = job["outputDataConfig"]["s3Uri"]
         bucket, _, prefix = output.removeprefix("s3://").partition("/")
         job_id = job["jobArn"].rsplit("/", 1)[-1]
@@ -118,8 +122,10 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
         print("  epoch  training_loss  validation_loss")
         for row in summary_["per_epoch"]:
             tl, vl = row.get("training_loss"), row.get("validation_loss")
-            print(f"  {row['epoch']:>5}  {tl if tl is None else format(tl, '13.4f'):>13}  "
-                  f"{vl if vl is None else format(vl, '15.4f'):>15}")
+            print(
+                f"  {row['epoch']:>5}  {tl if tl is None else format(tl, '13.4f'):>13}  "
+                f"{vl if vl is None else format(vl, '15.4f'):>15}"
+            )
     return ok
 
 
@@ -128,8 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="airflow-bedrock-ft demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dag-file", type=Path, default=DEFAULT_DAG_FILE, help="the example DAG file to run")
     parser.add_argument("--dag-id", default=DEFAULT_DAG_ID)
-    parser.add_argument("--time-scale", type=float, default=0.01,
-                        help="emulated phase durations as a fraction of real Bedrock's (default 0.01)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="emulated phase durations as a fraction of real Bedrock's (default 0.01)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
@@ -138,17 +148,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"DAG file not found: {dag_file}")
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="airflow-bedrock-ft-demo-"))
-    os.environ.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dag_file.parent),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-        # Dummy credentials for the local emulator; boto3 needs some to sign requests.
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    })
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dag_file.parent),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+            # Dummy credentials for the local emulator; boto3 needs some to sign requests.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    # The example DAG reads its settings from the environment; poll often against the emulator.
+    os.environ.setdefault("BEDROCK_FT_POLL_INTERVAL", "2")
 
     from airflow_bedrock_ft.emulator import start_emulator
 
@@ -157,8 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = emu.connection_uri_json()
             print(f"Bedrock emulator at {emu.endpoint_url}, S3 at {emu.s3_endpoint_url}")
             print("Migrating a temporary Airflow metadata database ...", flush=True)
-            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             import boto3
 
             bedrock = boto3.client("bedrock", endpoint_url=emu.endpoint_url, region_name=emu.region)

@@ -70,14 +70,19 @@ class AirflowDeployment:
     def migrate(self) -> None:
         """Create the metadata database."""
         self.home.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [*AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=180
+        )
 
     def start(self, *components: str) -> None:
         """Start components (all of them by default), each in its own process group."""
         for name in components or COMPONENTS:
             log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
             self.procs[name] = subprocess.Popen(
-                [*AIRFLOW, *name.split()], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [*AIRFLOW, *name.split()],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         if "api-server" in (components or COMPONENTS):
@@ -114,7 +119,9 @@ class AirflowDeployment:
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         """Run an ``airflow`` CLI command against this deployment and return its stdout."""
-        done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if done.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -124,7 +131,9 @@ class AirflowDeployment:
         token = self._token()
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v2{path}", data=data, method=method,
+            f"http://127.0.0.1:{self.port}/api/v2{path}",
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -138,13 +147,19 @@ class AirflowDeployment:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
         """Wait until the dag-processor has parsed ``dag_id`` into the database."""
-        self._until(lambda: self.query("SELECT 1 FROM dag WHERE dag_id=?", dag_id), timeout,
-                    f"DAG {dag_id} was not parsed")
+        self._until(
+            lambda: self.query("SELECT 1 FROM dag WHERE dag_id=?", dag_id),
+            timeout,
+            f"DAG {dag_id} was not parsed",
+        )
 
     def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any] | None = None) -> None:
         """Trigger a DAG run through the REST API."""
-        self.api("POST", f"/dags/{dag_id}/dagRuns",
-                 {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})})
+        self.api(
+            "POST",
+            f"/dags/{dag_id}/dagRuns",
+            {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})},
+        )
 
     def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """Mark a task instance, as a user does in the UI."""
@@ -170,26 +185,40 @@ class AirflowDeployment:
 
     def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
         rows = self.query(
-            "SELECT state FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?", dag_id, run_id, task_id
+            "SELECT state FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?",
+            dag_id,
+            run_id,
+            task_id,
         )
         return rows[0][0] if rows else None
 
-    def wait_for_task_state(self, dag_id: str, run_id: str, task_id: str, states: Iterable[str],
-                            timeout: float = 180) -> str:
+    def wait_for_task_state(
+        self, dag_id: str, run_id: str, task_id: str, states: Iterable[str], timeout: float = 180
+    ) -> str:
         wanted = set(states)
-        self._until(lambda: self.task_state(dag_id, run_id, task_id) in wanted, timeout,
-                    f"{task_id} never reached {wanted}")
+        self._until(
+            lambda: self.task_state(dag_id, run_id, task_id) in wanted,
+            timeout,
+            f"{task_id} never reached {wanted}",
+        )
         return str(self.task_state(dag_id, run_id, task_id))
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         """Wait until the run ends; returns its final state."""
-        self._until(lambda: self.run_state(dag_id, run_id) in ("success", "failed"), timeout,
-                    f"run {run_id} of {dag_id} did not finish")
+        self._until(
+            lambda: self.run_state(dag_id, run_id) in ("success", "failed"),
+            timeout,
+            f"run {run_id} of {dag_id} did not finish",
+        )
         return str(self.run_state(dag_id, run_id))
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         rows = self.query(
-            "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?", dag_id, run_id, task_id, key
+            "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?",
+            dag_id,
+            run_id,
+            task_id,
+            key,
         )
         if not rows:
             return None

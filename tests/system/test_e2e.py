@@ -1,0 +1,124 @@
+"""End to end: a real api-server, scheduler, dag-processor and triggerer (LocalExecutor,
+separate processes) run the DAGs against the local emulator over HTTP.
+
+These prove what ``dag.test()`` cannot: the wait really happens in the triggerer, a
+triggerer restart resumes polling without stopping or resubmitting the job, and marking a
+deferred task failed stops its job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .deployment import AirflowDeployment
+
+pytestmark = pytest.mark.e2e
+
+E2E_DAG = "e2e_fine_tune"
+
+
+def _jobs(emulator: Any) -> list[dict[str, Any]]:
+    bedrock = emulator.client("bedrock")
+    return bedrock.list_model_customization_jobs(maxResults=100)["modelCustomizationJobSummaries"]
+
+
+def _job(emulator: Any, arn: str) -> dict[str, Any]:
+    return emulator.client("bedrock").get_model_customization_job(jobIdentifier=arn)
+
+
+def _wait(predicate: Any, timeout: float, message: str, deployment: AirflowDeployment) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(f"{message}\n{deployment.diagnostics()}")
+
+
+def _job_of_run(emulator: Any, run_id: str, deployment: AirflowDeployment) -> dict[str, Any]:
+    """The one job a run submitted: its name carries the hash of the run's identity."""
+    from airflow_bedrock_ft.core.naming import job_identity
+
+    name = job_identity(E2E_DAG, "fine_tune", run_id).job_name
+    summaries = _wait(
+        lambda: [j for j in _jobs(emulator) if j["jobName"] == name],
+        120,
+        f"no job {name} was submitted",
+        deployment,
+    )
+    assert len(summaries) == 1, summaries
+    return summaries[0]
+
+
+def test_pipeline_runs_end_to_end_through_the_triggerer(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any
+) -> None:
+    dag_id = "bedrock_fine_tune_pipeline"
+    airflow_deployment.wait_for_dag(dag_id)
+    airflow_deployment.trigger(dag_id, "e2e-pipeline")
+    # The wait must happen in the triggerer, not on a worker.
+    airflow_deployment.wait_for_task_state(
+        dag_id, "e2e-pipeline", "fine_tune", {"deferred", "success"}, timeout=180
+    )
+    state = airflow_deployment.wait_for_run(dag_id, "e2e-pipeline", timeout=300)
+    assert state == "success", airflow_deployment.diagnostics()
+    assert "BedrockFineTuneJobCompletedTrigger" in airflow_deployment.log("triggerer")
+
+    result = airflow_deployment.xcom(dag_id, "e2e-pipeline", "fine_tune")
+    assert result["status"] == "Completed"
+    job = _job(e2e_emulator, result["job_arn"])
+    assert job["outputModelArn"] == result["custom_model_arn"]
+    assert result["training_loss"] == pytest.approx(job["trainingMetrics"]["trainingLoss"])
+    metrics = airflow_deployment.xcom(dag_id, "e2e-pipeline", "report_metrics")
+    assert len(metrics["per_epoch"]) == 3
+    losses = [row["training_loss"] for row in metrics["per_epoch"]]
+    assert losses == sorted(losses, reverse=True), "training loss must fall epoch by epoch"
+    assert airflow_deployment.xcom(dag_id, "e2e-pipeline", "quality_gate") == result["custom_model_arn"]
+
+
+def test_triggerer_restart_resumes_polling_and_never_stops_the_job(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any
+) -> None:
+    airflow_deployment.wait_for_dag(E2E_DAG)
+    e2e_emulator.set_config(hold_phases=["training"])  # the job stays InProgress until released
+    try:
+        airflow_deployment.trigger(E2E_DAG, "restart-run")
+        airflow_deployment.wait_for_task_state(E2E_DAG, "restart-run", "fine_tune", {"deferred"}, timeout=180)
+        job = _job_of_run(e2e_emulator, "restart-run", airflow_deployment)
+
+        airflow_deployment.restart("triggerer")  # SIGTERM, as a redeploy does
+        time.sleep(5)
+        assert _job(e2e_emulator, job["jobArn"])["status"] == "InProgress"
+        assert airflow_deployment.task_state(E2E_DAG, "restart-run", "fine_tune") == "deferred"
+    finally:
+        e2e_emulator.set_config(hold_phases=[])
+    assert airflow_deployment.wait_for_run(E2E_DAG, "restart-run", timeout=240) == "success"
+    assert _job(e2e_emulator, job["jobArn"])["status"] == "Completed"
+    # Exactly one job for the run: the restart neither stopped nor resubmitted it.
+    _job_of_run(e2e_emulator, "restart-run", airflow_deployment)
+
+
+def test_marking_a_deferred_task_failed_stops_its_job(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any
+) -> None:
+    airflow_deployment.wait_for_dag(E2E_DAG)
+    e2e_emulator.set_config(hold_phases=["training"])
+    try:
+        airflow_deployment.trigger(E2E_DAG, "kill-run")
+        airflow_deployment.wait_for_task_state(E2E_DAG, "kill-run", "fine_tune", {"deferred"}, timeout=180)
+        job = _job_of_run(e2e_emulator, "kill-run", airflow_deployment)
+        airflow_deployment.set_task_state(E2E_DAG, "kill-run", "fine_tune", "failed")
+        final = _wait(
+            lambda: _job(e2e_emulator, job["jobArn"])["status"] in ("Stopping", "Stopped"),
+            60,
+            "the job was not stopped after its deferred task was marked failed",
+            airflow_deployment,
+        )
+        assert final
+    finally:
+        e2e_emulator.set_config(hold_phases=[])
+    assert airflow_deployment.task_state(E2E_DAG, "kill-run", "fine_tune") == "failed"
