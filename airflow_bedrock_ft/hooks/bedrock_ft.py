@@ -397,7 +397,21 @@ class BedrockFineTuneHook(AwsBaseHook):
         # building the aiobotocore session are blocking.
         endpoint = self.conn_config.get_service_endpoint_url(service_name="bedrock")
         key = (self.aws_conn_id, self.region_name, endpoint)
+        self._warm_client_data()
         return key, self.get_client_type(region_name=self.region_name, deferrable=True)
+
+    def _warm_client_data(self) -> None:
+        # Creating an aiobotocore client reads and parses botocore's endpoint and service JSON
+        # files (about 0.15 s) inside the event loop. Those files go through a data loader
+        # shared by every async session, which caches them: creating and dropping one client
+        # here, in this thread's own short-lived loop, leaves only cached lookups for the
+        # triggerer's loop.
+        async def create_and_close() -> None:
+            ctx: Any = self.get_client_type(region_name=self.region_name, deferrable=True)
+            async with ctx:
+                pass
+
+        asyncio.run(create_and_close())
 
     async def get_shared_async_client(self) -> Any:
         """Return the event loop's aiobotocore client for this hook's connection and region.

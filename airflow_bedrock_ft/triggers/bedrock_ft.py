@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,21 @@ EVENT_STATUSES = ("success", "error", "timeout")
 
 #: Bound on stopping the job from ``on_kill``; the triggerer allows ``on_kill`` 30 s in all.
 ON_KILL_STOP_TIMEOUT = 20.0
+
+
+_HOOK_MODULE = "airflow_bedrock_ft.hooks.bedrock_ft"
+
+
+async def _hook_module() -> Any:
+    """The hook module, imported in a thread the first time.
+
+    Importing it pulls in boto3 and aiobotocore (over a second when cold): done inside the
+    triggerer's event loop, that would stall every other trigger.
+    """
+    module = sys.modules.get(_HOOK_MODULE)
+    if module is None:
+        module = await asyncio.to_thread(importlib.import_module, _HOOK_MODULE)
+    return module
 
 
 def _check_kwargs(
@@ -144,9 +161,8 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the job ends or the wait runs out; yield exactly one event."""
-        from airflow_bedrock_ft.hooks.bedrock_ft import async_clients_in_use
-
-        async with async_clients_in_use(), contextlib.aclosing(self._poll()) as events:
+        hooks = await _hook_module()
+        async with hooks.async_clients_in_use(), contextlib.aclosing(self._poll()) as events:
             async for event in events:
                 yield event
                 return
