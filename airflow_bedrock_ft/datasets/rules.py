@@ -18,6 +18,7 @@ RULES: dict[str, str] = {
     "file.not_found": "A path or S3 location does not exist or holds no file.",
     "file.read": "A file could not be opened or read to the end (e.g. truncated gzip).",
     "file.extension": "The file name does not end in .jsonl.",
+    "file.skipped": "(w) A file under a folder or prefix that Bedrock does not read (not .jsonl).",
     "file.gzip": "(w) The file is gzip-compressed; Bedrock reads training data uncompressed.",
     "no_files": "No training data was given.",
     "hyperparameter": "(w) A hyperparameter that sets a limit (batchSize, epochCount...) is not an integer.",

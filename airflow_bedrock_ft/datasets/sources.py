@@ -36,6 +36,7 @@ class DataFile:
     name: str  # local path or s3:// URI, as shown in reports
     size: int | None
     opener: Callable[[], BinaryIO]
+    listed: bool = False  # found by listing a folder or prefix, rather than named directly
 
     @property
     def basename(self) -> str:
@@ -105,18 +106,18 @@ def _list_local(path: str) -> list[DataFile]:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 if not name.startswith("."):
-                    found.append(_local_file(os.path.join(root, name)))
+                    found.append(_local_file(os.path.join(root, name), listed=True))
         if not found:
             raise DatasetSourceError(f"Folder {path} contains no data files")
         return found
     raise DatasetSourceError(f"No such file or folder: {path}")
 
 
-def _local_file(path: str) -> DataFile:
+def _local_file(path: str, listed: bool = False) -> DataFile:
     def opener() -> BinaryIO:
         return open(path, "rb", buffering=_READ_BUFFER)
 
-    return DataFile(name=path, size=os.path.getsize(path), opener=opener)
+    return DataFile(name=path, size=os.path.getsize(path), opener=opener, listed=listed)
 
 
 def _list_s3(uri: str, client: Any) -> list[DataFile]:
@@ -140,7 +141,7 @@ def _list_s3(uri: str, client: Any) -> list[DataFile]:
                 name = obj["Key"]
                 if name.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
                     continue
-                found.append(_s3_file(client, bucket, name, int(obj.get("Size", 0))))
+                found.append(_s3_file(client, bucket, name, int(obj.get("Size", 0)), listed=True))
     except Exception as exc:
         raise DatasetSourceError(f"Cannot list {uri}: {exc}") from exc
     if not found:
@@ -156,12 +157,12 @@ def _error_code(exc: Exception) -> str:
     return ""
 
 
-def _s3_file(client: Any, bucket: str, key: str, size: int) -> DataFile:
+def _s3_file(client: Any, bucket: str, key: str, size: int, listed: bool = False) -> DataFile:
     def opener() -> BinaryIO:
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
         return io.BufferedReader(_StreamAdapter(body), buffer_size=_READ_BUFFER)
 
-    return DataFile(name=f"s3://{bucket}/{key}", size=size, opener=opener)
+    return DataFile(name=f"s3://{bucket}/{key}", size=size, opener=opener, listed=listed)
 
 
 class _StreamAdapter(io.RawIOBase):

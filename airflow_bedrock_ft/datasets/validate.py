@@ -234,9 +234,20 @@ class _TokenChecker:
                                         f"exceeds total limit of {self.max_total} {how}")
 
 
+_LOG_SUFFIXES = (".gz", ".json", ".jsonl")
+
+
 def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: RecordValidator,
                    checker: _TokenChecker, run: _Run, totals: SplitTotals) -> None:
     name = data_file.name
+    lowered = name.lower()
+    suffixes = _LOG_SUFFIXES if fmt is DataFormat.INVOCATION_LOGS else (".jsonl",)
+    if data_file.listed and not lowered.endswith(suffixes):
+        # Bedrock reads only .jsonl files (.gz log files) under a folder or prefix and ignores
+        # the rest, such as a README or the logs' permission-check object.
+        run.file_problem(name, "file.skipped", f"Not read: only {', '.join(suffixes)} files under a folder "
+                                               f"or prefix are data files", WARNING)
+        return
     run.file = name
     run.line_no = None
     run.line = b""
@@ -245,7 +256,6 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     if data_file.size == 0:
         run.file_problem(name, "empty_file", "File is empty (0 bytes); it must hold one JSON object per line")
         return
-    lowered = name.lower()
     if fmt is not DataFormat.INVOCATION_LOGS and not lowered.endswith(".jsonl"):
         # Bedrock reads only .jsonl objects; a local file may still be renamed on upload.
         run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock requires "

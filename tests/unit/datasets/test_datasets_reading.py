@@ -189,8 +189,10 @@ def test_folder_of_files_in_name_order(tmp_path: Path) -> None:
     write_lines(folder / "sub" / "c.jsonl", [pc(i) for i in range(30)] + [b"{bad"])
     write_lines(folder / "a.jsonl", [pc(i) for i in range(20)])
     (folder / ".hidden").write_text("ignored")
+    (folder / "README.md").write_text("not data")
     report = validate_dataset(str(folder), model=LLAMA31)
     assert [f["file"] for f in report.files] == [str(folder / n) for n in ("a.jsonl", "b.jsonl", "sub/c.jsonl")]
+    assert [(p.file, p.rule) for p in report.warnings] == [(str(folder / "README.md"), "file.skipped")]
     assert report.totals["train"].records == 100
     assert [(p.file, p.line, p.rule) for p in report.errors] == [(str(folder / "sub" / "c.jsonl"), 31, "json")]
 
@@ -291,10 +293,14 @@ def test_s3_object_prefix_gzip_and_errors(s3_client: Any, bucket: str) -> None:
         (f"s3://{bucket}/data/part-2.jsonl", 40, "field.type")]
     assert prefix.failure_message().startswith("Input data at part-2.jsonl")
 
-    gz = validate_dataset(f"s3://{bucket}/logs/", model=LLAMA31, s3_client=s3_client)
+    gz = validate_dataset(f"s3://{bucket}/logs/x.json.gz", model=LLAMA31, s3_client=s3_client)
     assert gz.totals["train"].records == 60 and gz.counts_by_rule.get("json") is None
     # Bedrock reads .jsonl objects only: in S3 (unlike a local file) that is an error.
     assert ("file.extension", None) in error_rules(gz)
+    # Under a prefix, Bedrock ignores other files: they are skipped with a warning.
+    listed = validate_dataset(f"s3://{bucket}/logs/", model=LLAMA31, s3_client=s3_client)
+    assert [(p.rule, p.severity) for p in listed.problems[:1]] == [("file.skipped", "warning")]
+    assert listed.totals["train"].records == 0
 
     empty = validate_dataset(f"s3://{bucket}/empty.jsonl", model=LLAMA31, s3_client=s3_client)
     assert ("empty_file", None) in error_rules(empty)
@@ -355,3 +361,17 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     assert report.totals["train"].bytes == path.stat().st_size
     assert report.counts_by_rule == {"record_count.max": 1}
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
+
+
+def test_invocation_log_prefix_reads_log_files_only(s3_client: Any, bucket: str) -> None:
+    prefix = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2025/01/01/00"
+    body = gzip.compress(b"".join(orjson.dumps(invocation_log(i)) + b"\n" for i in range(60)))
+    _put(s3_client, bucket, f"{prefix}/part-a.json.gz", body)
+    _put(s3_client, bucket, f"{prefix}/part-b.json.gz", body)
+    _put(s3_client, bucket, "AWSLogs/123456789012/BedrockModelInvocationLogs/amazon-bedrock-logs-permission-check",
+         b"")
+    report = validate_dataset(f"s3://{bucket}/AWSLogs/", model=NOVA_LITE, customization_type="DISTILLATION",
+                              data_format="invocation-logs", s3_client=s3_client)
+    assert report.ok, report.format_text()
+    assert report.totals["train"].records == 120
+    assert [p.rule for p in report.problems] == ["file.skipped"]
