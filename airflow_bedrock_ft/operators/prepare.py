@@ -154,6 +154,10 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
                     self._materialize(self.validation_source, split_path, fmt, client, 0.0, None)
                 elif ratio > 0:
                     self._materialize(self.source, train_path, fmt, client, ratio, split_path)
+                    if os.path.getsize(split_path) == 0:
+                        self.log.warning("validation_ratio=%s selected no record; continuing without "
+                                         "a validation set", ratio)
+                        validation_path = None
                 else:
                     self._materialize(self.source, train_path, fmt, client, 0.0, None)
                     validation_path = None

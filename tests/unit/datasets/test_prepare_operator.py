@@ -142,3 +142,17 @@ def test_unknown_model_fails_the_task(aws_conn: str, bucket: str) -> None:
                                             output_s3_uri=f"s3://{bucket}/ds", aws_conn_id=aws_conn)
     with pytest.raises(AirflowFailException, match="Unknown base model"):
         op.execute(context={})  # type: ignore[arg-type]
+
+
+def test_split_that_selects_nothing_drops_the_validation_set(tmp_path: Path, aws_conn: str,
+                                                            bucket: str) -> None:
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    src = tmp_path / "train.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(converse(i)) + b"\n" for i in range(8)))
+    op = BedrockFineTunePrepareDataOperator(task_id="p", source=str(src), model=NOVA_LITE,
+                                            output_s3_uri=f"s3://{bucket}/ds", validation_ratio=0.001,
+                                            aws_conn_id=aws_conn)
+    result = op.execute(context={})  # type: ignore[arg-type]
+    assert result["validation_s3_uri"] is None
+    assert result["report"]["totals"]["train"]["records"] == 8
