@@ -265,7 +265,13 @@ class DatasetReport:
         return "\n".join(lines)
 
 
+_PSEUDO_FILES = {"<train>": "the training data", "<validation>": "the validation data",
+                 "<dataset>": "the dataset", "<hyperparameters>": "the hyperparameters"}
+
+
 def _display_name(file: str) -> str:
+    if file in _PSEUDO_FILES:
+        return _PSEUDO_FILES[file]
     if file.startswith("s3://"):
         return file.rsplit("/", 1)[-1] or file
     return os.path.basename(file) or file
