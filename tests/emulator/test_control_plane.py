@@ -198,7 +198,7 @@ def test_stopping_is_visible_while_the_stop_takes_time(emulator, bedrock, job_re
     emulator.set_config(hold_phases=["validation"])
     arn = bedrock.create_model_customization_job(**job_request())["jobArn"]
     wait_for(bedrock, arn, until=lambda j: phase(j, "validation") == "InProgress")
-    emulator.set_config(time_scale=0.01)  # stopping takes 60 s x 0.01
+    emulator.set_config(time_scale=0.02)  # stopping takes 60 s x 0.02
     bedrock.stop_model_customization_job(jobIdentifier=arn)
     during = bedrock.get_model_customization_job(jobIdentifier=arn)
     assert during["status"] == "Stopping"

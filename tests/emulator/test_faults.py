@@ -26,9 +26,10 @@ def test_throttling_is_429_and_botocore_retries_it(emulator, bedrock):
         bedrock.list_model_customization_jobs()
     assert exc.value.response["Error"]["Code"] == "ThrottlingException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-    # A burst ends: a retrying client gets through once it is over.
-    emulator.set_faults(throttle={"burst_seconds": 0.3})
+    # A burst ends: a retrying client gets through once it is over. The client is built first
+    # so that the burst is still on when its first request arrives.
     retrying = emulator.client("bedrock", config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+    emulator.set_faults(throttle={"burst_seconds": 0.3})
     response = retrying.list_model_customization_jobs()
     assert response["ResponseMetadata"]["RetryAttempts"] >= 1
 
@@ -62,13 +63,13 @@ def test_dropped_connection_has_no_response(emulator, bedrock):
 
 
 def test_latency_is_added_to_aws_routes_only(emulator, bedrock):
-    emulator.set_faults(latency_ms=300)
+    emulator.set_faults(latency_ms=800)
     started = time.monotonic()
     bedrock.list_model_customization_jobs()
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.8
     started = time.monotonic()
     admin(emulator, "GET", "health")
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.8
 
 
 def test_admin_faults_config_and_health(emulator):
