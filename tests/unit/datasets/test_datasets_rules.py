@@ -264,6 +264,7 @@ def test_record_count_min_and_max(tmp_path: Path) -> None:
     report = validate_dataset(str(few), model=NOVA_LITE)
     assert error_rules(report) == {("record_count.min", None)}
     assert "at least 8" in report.problems[0].message
+    assert report.failure_message().startswith("Data validation failed for the training data. (record_count.min")
 
     many = dataset_with(tmp_path / "many.jsonl", HAIKU, haiku, n=10_001)
     report = validate_dataset(str(many), model=HAIKU)
