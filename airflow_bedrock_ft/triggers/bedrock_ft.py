@@ -26,6 +26,9 @@ ON_KILL_STOP_TIMEOUT = 20.0
 
 _HOOK_MODULE = "airflow_bedrock_ft.hooks.bedrock_ft"
 
+#: Stops started by ``on_kill`` that must outlive a cancellation of ``on_kill`` (strong refs).
+_BACKGROUND: set[asyncio.Future[None]] = set()
+
 
 async def _hook_module() -> Any:
     """The hook module, imported in a thread the first time.
@@ -281,7 +284,24 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
         return count > 0
 
     async def on_kill(self) -> None:
-        """Stop the job when the user acted on the deferred task (not on a triggerer move)."""
+        """Stop the job when the user acted on the deferred task (not on a triggerer move).
+
+        The triggerer keeps re-sending the cancellation while the trigger is listed, which can
+        cancel ``on_kill`` itself half way (the task-state query alone can take seconds). The
+        check and the stop therefore run as a task of their own that such a cancellation does
+        not interrupt.
+        """
+        task = asyncio.ensure_future(self._stop_if_killed())
+        _BACKGROUND.add(task)
+        task.add_done_callback(self._stop_done)
+        await asyncio.shield(task)
+
+    def _stop_done(self, task: asyncio.Future[None]) -> None:
+        _BACKGROUND.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("Could not stop job %s.", self.job_arn, exc_info=task.exception())
+
+    async def _stop_if_killed(self) -> None:
         if not self.stop_on_kill:
             self.log.info("stop_on_kill is off; leaving job %s running.", self.job_arn)
             return
@@ -301,5 +321,4 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
             return
         self.log.info("Task was killed while deferred; stopping job %s.", self.job_arn)
         stopped = await asyncio.wait_for(self._hook().astop_job(self.job_arn), timeout=ON_KILL_STOP_TIMEOUT)
-        if not stopped:
-            self.log.info("Job %s had already ended.", self.job_arn)
+        self.log.info("Stop of job %s requested." if stopped else "Job %s had already ended.", self.job_arn)

@@ -397,3 +397,30 @@ async def test_run_releases_shared_clients_when_done(sleeps: list[float]) -> Non
 
     _one(await _events(_trigger(FakeHook([_job("Completed")]))))
     assert shared_async_client_stats() == {"clients": 0, "resolutions": 0}
+
+
+async def test_on_kill_cancelled_half_way_still_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triggerer re-sends the cancellation while on_kill runs; seen in a real triggerer,
+    where the task-state query took 5 s and the stop was lost."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    def slow_count(**kwargs: Any) -> int:
+        import time as _time
+
+        _time.sleep(0.2)
+        return 0
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(slow_count))
+    hook = FakeHook([_job()])
+    trigger = _trigger(hook)
+    trigger.task_instance = _ti()
+    killing = asyncio.ensure_future(trigger.on_kill())
+    await asyncio.sleep(0.05)
+    killing.cancel()  # the repeated user-action cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await killing
+    for _ in range(100):
+        if hook.stopped:
+            break
+        await asyncio.sleep(0.01)
+    assert hook.stopped == [ARN]
