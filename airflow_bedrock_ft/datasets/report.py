@@ -131,13 +131,22 @@ class DatasetReport:
 
     def add(self, problem: DataProblem) -> None:
         """Count ``problem`` and store it while fewer than ``max_problems`` are stored."""
-        self.counts_by_rule[problem.rule] = self.counts_by_rule.get(problem.rule, 0) + 1
-        if problem.is_error:
+        self.count(problem.rule, problem.severity)
+        if len(self.problems) < self.max_problems:
+            self.problems.append(problem)
+
+    @property
+    def full(self) -> bool:
+        """True when no more problems will be stored (they are still counted)."""
+        return len(self.problems) >= self.max_problems
+
+    def count(self, rule: str, severity: str = ERROR) -> None:
+        """Count a problem without storing it."""
+        self.counts_by_rule[rule] = self.counts_by_rule.get(rule, 0) + 1
+        if severity == ERROR:
             self.error_count += 1
         else:
             self.warning_count += 1
-        if len(self.problems) < self.max_problems:
-            self.problems.append(problem)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -99,8 +99,12 @@ class _Run:
         self.line = b""
 
     def emit(self, rule: str, message: str, severity: str = ERROR) -> None:
-        self.report.add(DataProblem(self.file, self.line_no, rule, message,
-                                    excerpt(self.line) if self.line_no is not None else "", severity))
+        report = self.report
+        if report.full:  # a file of garbage must not cost an excerpt per line
+            report.count(rule, severity)
+            return
+        report.add(DataProblem(self.file, self.line_no, rule, message,
+                               excerpt(self.line) if self.line_no is not None else "", severity))
 
     def file_problem(self, file: str, rule: str, message: str, severity: str = ERROR) -> None:
         self.report.add(DataProblem(file, None, rule, message, "", severity))
