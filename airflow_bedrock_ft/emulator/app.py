@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from airflow_bedrock_ft.emulator.backend import _PHASE_NAMES, Backend
+from airflow_bedrock_ft.emulator.backend import PHASE_NAMES, Backend
 from airflow_bedrock_ft.emulator.errors import EmulatorError
 from airflow_bedrock_ft.emulator.faults import FaultConfigError, Faults
 from airflow_bedrock_ft.emulator.runtime import Runtime
@@ -220,8 +220,8 @@ class EmulatorApp:
             settings.time_scale = float(scale)
         if "hold_phases" in doc:
             holds = doc["hold_phases"] or []
-            if not isinstance(holds, list) or not set(holds) <= _PHASE_NAMES:
-                raise ValueError(f"hold_phases must be a list of: {', '.join(sorted(_PHASE_NAMES))}")
+            if not isinstance(holds, list) or not set(holds) <= PHASE_NAMES:
+                raise ValueError(f"hold_phases must be a list of: {', '.join(sorted(PHASE_NAMES))}")
             settings.hold_phases = set(holds)
         if "polls_per_phase" in doc:
             polls = doc["polls_per_phase"]

@@ -91,7 +91,8 @@ class Settings:
         }
 
 
-_PHASE_NAMES = {p.removesuffix("Details") for p in PHASES}
+#: Phase names as ``hold_phases`` takes them: ``validation``, ``dataProcessing``, ``training``.
+PHASE_NAMES = {p.removesuffix("Details") for p in PHASES}
 
 
 class Backend(ServingMixin):

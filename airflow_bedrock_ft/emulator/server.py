@@ -153,9 +153,7 @@ class Emulator:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self._port)
             loop.run_until_complete(site.start())
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1])
+            self.port = int(runner.addresses[0][1])
         except BaseException as exc:
             self._error = exc
             self._ready.set()
