@@ -65,6 +65,9 @@ def excerpt(line: bytes) -> str:
     text = line[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").rstrip("\r\n")
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not text.isprintable():
+        # Control characters from a binary or mis-encoded file must not reach a terminal or log.
+        text = "".join(c if c.isprintable() else "\ufffd" for c in text)
     return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 3] + "..."
 
 

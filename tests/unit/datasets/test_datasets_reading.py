@@ -375,3 +375,10 @@ def test_invocation_log_prefix_reads_log_files_only(s3_client: Any, bucket: str)
     assert report.ok, report.format_text()
     assert report.totals["train"].records == 120
     assert [p.rule for p in report.problems] == ["file.skipped"]
+
+
+def test_excerpts_carry_no_control_characters(tmp_path: Path) -> None:
+    path = dataset_with(tmp_path / "t.jsonl", LLAMA31, pc, b"\x1b[31mred\x07 not json", at=2, n=100)
+    report = validate_dataset(str(path), model=LLAMA31)
+    assert error_rules(report) == {("json", 2)}
+    assert report.problems[0].excerpt == "\ufffd[31mred\ufffd not json"
