@@ -13,7 +13,8 @@ Protocol with the parent process, one line each on stdout:
   seconds of the first request.
 
 Job identifiers end in a 12-character id: ``b`` + 11 digits (the job's index) for measured
-jobs, ``w`` + 11 digits for warm-up jobs, which are ``Completed`` from the first request.
+jobs, ``w`` + 11 digits for warm-up jobs, which are ``Completed`` from the first request, and
+``a`` + 11 digits for anchor jobs, which never complete.
 A measured job stays ``InProgress`` until ``duration + spread * frac(index * golden ratio)`` s
 after the moment every job had been polled once, then reads ``Completed``.
 
@@ -58,6 +59,11 @@ def measured_job_id(index: int) -> str:
 def warmup_job_id(index: int) -> str:
     """Return the id of a warm-up job (completed from its first poll)."""
     return f"w{index:011d}"
+
+
+def anchor_job_id(index: int) -> str:
+    """Return the id of an anchor job (never completes; keeps the triggerer's state warm)."""
+    return f"a{index:011d}"
 
 
 def _iso(epoch: float) -> str:
@@ -161,14 +167,14 @@ class BenchEndpoint:
             job_id = ident.rsplit("/", 1)[-1]
             job = self.jobs.get(job_id)
             if job is None:
-                if len(job_id) != 12 or job_id[0] not in "bw" or not job_id[1:].isdigit():
+                if len(job_id) != 12 or job_id[0] not in "abw" or not job_id[1:].isdigit():
                     return self._error(404, "ResourceNotFoundException", f"Job {ident} not found.")
-                warm = job_id[0] == "w"
-                job = _Job(job_id, int(job_id[1:]), -math.inf if warm else math.inf)
-                if not warm and self.t_all is not None:
+                kind = job_id[0]
+                job = _Job(job_id, int(job_id[1:]), -math.inf if kind == "w" else math.inf)
+                if kind == "b" and self.t_all is not None:
                     job.completion = self.t_all + self.duration
                 self.jobs[job_id] = job
-                if self.first_request is None and not warm:
+                if self.first_request is None and kind == "b":
                     self.first_request = now
             if not job.arrivals and job.job_id[0] == "b":
                 self.first_polled += 1
