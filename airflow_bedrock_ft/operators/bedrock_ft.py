@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
-from airflow_bedrock_ft.core.states import Outcome, UnknownStatusError, classify
+from airflow_bedrock_ft.core.states import JobStatus, Outcome, UnknownStatusError, classify
 from airflow_bedrock_ft.exceptions import (
     BedrockFineTuneError,
     JobFailedError,
@@ -110,7 +110,8 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     clash (:class:`JobNameConflictError`, or a derived fresh name with
     ``on_name_conflict="suffix"``). A re-attached job that already ended ``Failed`` or
     ``Stopped`` is resubmitted under a derived name ``<name>-r<n>`` when ``resubmit_failed``
-    is true, so task retries really retry.
+    is true, so task retries really retry; so is a job still ``Stopping`` after an earlier try
+    was killed.
 
     Waiting has no attempt budget by default: jobs can take days. With ``timeout`` the wait
     ends after that long and the job is stopped (unless ``stop_on_timeout=False``). Killing
@@ -397,7 +398,12 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 raise JobNameConflictError(
                     job_name=name, job_arn=existing.get("jobArn"), job_status=existing.get("status")
                 )
-            if self.resubmit_failed and classify(existing["status"]) is Outcome.FAILED:
+            # A Stopping job (stopped by a kill or timeout of an earlier try) can only end
+            # Stopped: waiting for it would just fail this try as well.
+            ended_badly = existing["status"] == JobStatus.STOPPING.value or (
+                classify(existing["status"]) is Outcome.FAILED
+            )
+            if self.resubmit_failed and ended_badly:
                 self.log.info(
                     "Job %s of this run ended %s (%s); submitting a new job.",
                     existing.get("jobArn"),

@@ -399,9 +399,12 @@ def test_create_validation_error_not_about_the_name_fails_without_retry(
         _operator(bedrock).execute(context)  # type: ignore[arg-type]
 
 
-def test_retry_after_failed_job_submits_a_new_one(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+@pytest.mark.parametrize("status", ["Failed", "Stopped", "Stopping"])
+def test_retry_after_failed_job_submits_a_new_one(
+    status: str, bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
     identity = _identity(context)
-    bedrock.add(identity.job_name, identity.client_request_token, "Failed", failureMessage=FAILURE)
+    bedrock.add(identity.job_name, identity.client_request_token, status, failureMessage=FAILURE)
     first = _deferred(_operator(bedrock), context)
     second = _deferred(_operator(bedrock), context)
     assert [r["jobName"] for r in bedrock.created] == [suffixed_job_name(identity.job_name, 1)]
