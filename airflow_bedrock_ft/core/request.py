@@ -49,16 +49,12 @@ class Problem:
 
     def aws_message(self) -> str:
         """The problem phrased the way AWS's request validation phrases it."""
-        if self.constraint:
-            if self.value is None:
-                shown = "null"
-            elif self.value is _SENSITIVE:
-                shown = "at"  # AWS omits sensitive values: "Value at 'x' failed to ..."
-                return f"Value at '{self.path}' failed to satisfy constraint: {self.constraint}"
-            else:
-                shown = f"'{_short(self.value)}'"
-            return f"Value {shown} at '{self.path}' failed to satisfy constraint: {self.constraint}"
-        return self.message
+        constraint = self.constraint or f"Member {self.message}"
+        if self.value is _SENSITIVE:
+            # AWS omits sensitive values: "Value at 'x' failed to ..."
+            return f"Value at '{self.path}' failed to satisfy constraint: {constraint}"
+        shown = "null" if self.value is None else f"'{_short(self.value)}'"
+        return f"Value {shown} at '{self.path}' failed to satisfy constraint: {constraint}"
 
 
 _SENSITIVE = object()

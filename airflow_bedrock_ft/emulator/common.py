@@ -52,19 +52,10 @@ def raise_problems(problems: list[Problem]) -> None:
     """Raise one ValidationException in AWS's words for all ``problems`` (if any)."""
     if not problems:
         return
-    parts = [_aws_text(p) for p in problems]
+    parts = [p.aws_message() for p in problems]
     n = len(parts)
     head = f"{n} validation error{'s' if n != 1 else ''} detected: "
     raise validation((head + "; ".join(parts))[:2048])
-
-
-def _aws_text(problem: Problem) -> str:
-    # Cross-field and per-model problems carry no AWS constraint text; phrase them the same
-    # way so that every message names the member it is about.
-    if problem.constraint:
-        return problem.aws_message()
-    shown = "" if problem.value is None else f" '{problem.value}'"
-    return f"Value{shown} at '{problem.path}' failed to satisfy constraint: Member {problem.message}"
 
 
 def paginate(

@@ -212,6 +212,11 @@ class AirflowDeployment:
         )
         return str(self.run_state(dag_id, run_id))
 
+    def trigger_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        """What triggers wrote for a task (``<task log>.trigger.<triggerer id>.log`` files)."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*.trigger.*.log")))
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         rows = self.query(
             "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?",

@@ -66,7 +66,8 @@ def test_pipeline_runs_end_to_end_through_the_triggerer(
     )
     state = airflow_deployment.wait_for_run(dag_id, "e2e-pipeline", timeout=300)
     assert state == "success", airflow_deployment.diagnostics()
-    assert "BedrockFineTuneJobCompletedTrigger" in airflow_deployment.log("triggerer")
+    trigger_log = airflow_deployment.trigger_log(dag_id, "e2e-pipeline", "fine_tune")
+    assert "BedrockFineTuneJobCompletedTrigger" in trigger_log, "the wait did not run in the triggerer"
 
     result = airflow_deployment.xcom(dag_id, "e2e-pipeline", "fine_tune")
     assert result["status"] == "Completed"
