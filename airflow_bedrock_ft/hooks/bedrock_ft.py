@@ -102,6 +102,24 @@ def transient_delay(poll_interval: float, failures: int) -> float:
     return jittered(min(cap, base * (2 ** max(0, failures - 1))))
 
 
+def parse_timestamp(value: Any) -> datetime.datetime:
+    """Parse a timestamp of a Bedrock response, quickly for the ISO 8601 strings it sends.
+
+    Falls back to botocore's own parser (dateutil) for anything else, so results are the
+    same timezone-aware datetimes.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+    from botocore.utils import parse_timestamp as botocore_parse_timestamp
+
+    return botocore_parse_timestamp(value)
+
+
 def _iso(value: Any) -> str | None:
     if isinstance(value, datetime.datetime):
         return value.isoformat()
@@ -398,7 +416,17 @@ class BedrockFineTuneHook(AwsBaseHook):
         endpoint = self.conn_config.get_service_endpoint_url(service_name="bedrock")
         key = (self.aws_conn_id, self.region_name, endpoint)
         self._warm_client_data()
-        return key, self.get_client_type(region_name=self.region_name, deferrable=True)
+        return key, self._async_client_context(endpoint)
+
+    def _async_client_context(self, endpoint: str | None) -> Any:
+        # What AwsBaseHook.get_client_type(deferrable=True) does, plus a faster timestamp
+        # parser: botocore parses every timestamp of a response with dateutil, which was a
+        # third of the CPU of a poll (eight timestamps per GetModelCustomizationJob).
+        session: Any = self.get_session(region_name=self.region_name, deferrable=True)
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+        return session.create_client(
+            service_name="bedrock", endpoint_url=endpoint, config=self._get_config(), verify=self.verify
+        )
 
     def _warm_client_data(self) -> None:
         # Creating an aiobotocore client reads and parses botocore's endpoint and service JSON
@@ -407,8 +435,7 @@ class BedrockFineTuneHook(AwsBaseHook):
         # here, in this thread's own short-lived loop, leaves only cached lookups for the
         # triggerer's loop.
         async def create_and_close() -> None:
-            ctx: Any = self.get_client_type(region_name=self.region_name, deferrable=True)
-            async with ctx:
+            async with self._async_client_context(self.conn_config.get_service_endpoint_url("bedrock")):
                 pass
 
         asyncio.run(create_and_close())

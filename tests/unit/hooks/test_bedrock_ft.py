@@ -411,3 +411,39 @@ async def test_last_wait_out_closes_the_shared_clients() -> None:
         assert await long_wait is short
     assert [c.exited for c in contexts] == [1]
     assert shared_async_client_stats() == {"clients": 0, "resolutions": 0}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00.123Z",
+        "2026-01-01T00:00:00.123456+00:00",
+        1767225600,
+        "1767225600",
+    ],
+)
+def test_fast_timestamp_parser_agrees_with_botocore(value: Any) -> None:
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from airflow_bedrock_ft.hooks.bedrock_ft import parse_timestamp
+
+    assert parse_timestamp(value) == botocore_parse(value)
+    assert parse_timestamp(value).tzinfo is not None
+
+
+async def test_shared_client_uses_the_fast_timestamp_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_bedrock_ft.hooks.bedrock_ft import parse_timestamp
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BEDROCK_LOCAL",
+        '{"conn_type": "aws", "login": "testing", "password": "testing", '
+        '"extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}',
+    )
+    client = await BedrockFineTuneHook(aws_conn_id="bedrock_local").get_shared_async_client()
+    try:
+        # Responses are parsed by the endpoint's parser factory (the client's own parser is
+        # only used for event streams).
+        assert client._endpoint._response_parser_factory._defaults["timestamp_parser"] is parse_timestamp
+    finally:
+        await close_shared_async_clients()
