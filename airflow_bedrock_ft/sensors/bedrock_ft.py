@@ -89,9 +89,20 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the job once: done (with the result as XCom), still running, or failed."""
-        from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
+        from airflow_bedrock_ft.hooks.bedrock_ft import error_code, is_transient_error, job_summary
 
-        job = self.hook.get_job(self.job_identifier)
+        try:
+            job = self.hook.get_job(self.job_identifier)
+        except Exception as exc:
+            if not is_transient_error(exc):
+                raise
+            # A burst of throttling, 5xx or dropped connections says nothing about the job.
+            self.log.warning(
+                "Transient error reading job %s (%s); will check again.",
+                self.job_identifier,
+                error_code(exc) or type(exc).__name__,
+            )
+            return False
         if self._last_job is None:
             context["ti"].xcom_push(key=JOB_ARN_XCOM_KEY, value=job.get("jobArn"))
         self._last_job = job

@@ -173,3 +173,30 @@ def test_on_kill_leaves_foreign_job_by_default() -> None:
     sensor = _sensor(stop_on_kill=True)
     sensor.on_kill()
     sensor.hook.stop_job.assert_called_once_with("job-1")  # type: ignore[attr-defined]
+
+
+def test_poke_mode_survives_transient_errors(context: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    sensor = _sensor(poke_interval=1)
+    server_error = ClientError(
+        {"Error": {"Code": "InternalServerException"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Get"
+    )
+    sensor.hook.get_job.side_effect = [  # type: ignore[attr-defined]
+        server_error,
+        EndpointConnectionError(endpoint_url="http://x"),
+        _job("Completed"),
+    ]
+    with mock.patch("airflow.sdk.bases.sensor.time.sleep"):
+        assert sensor.execute(context)["status"] == "Completed"  # type: ignore[arg-type]
+
+
+def test_poke_raises_non_transient_errors(context: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    sensor = _sensor()
+    sensor.hook.get_job.side_effect = ClientError(  # type: ignore[attr-defined]
+        {"Error": {"Code": "ResourceNotFoundException"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "Get"
+    )
+    with pytest.raises(ClientError):
+        sensor.poke(context)  # type: ignore[arg-type]
