@@ -1,13 +1,15 @@
 """Provider metadata read by Airflow's providers manager.
 
-Registered through the ``apache_airflow_provider`` entry point. The module imports nothing, so
-``airflow providers list`` (which loads every provider's metadata) stays fast, and a broken
-Airflow install can still report which providers it found.
+Registered through the ``apache_airflow_provider`` entry point. The module imports only the
+package's version (no Airflow, no boto3), so ``airflow providers list``, which loads every
+provider's metadata, stays fast.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_bedrock_ft import __version__
 
 _INTEGRATION = "Amazon Bedrock Fine-Tuning"
 
@@ -23,7 +25,7 @@ def get_provider_info() -> dict[str, Any]:
             "distillation, reinforcement fine-tuning) from Airflow, with idempotent submission, "
             "deferrable waiting and a local Bedrock emulator."
         ),
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": _INTEGRATION,
