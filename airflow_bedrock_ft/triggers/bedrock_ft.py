@@ -172,6 +172,8 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
 
     async def _poll(self) -> AsyncGenerator[TriggerEvent, None]:
         """The polling loop behind :meth:`run`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from airflow_bedrock_ft.hooks.bedrock_ft import (
             error_code,
             is_transient_error,
@@ -191,6 +193,8 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                 job = await hook.aget_job(self.job_arn)
             except Exception as exc:
                 if not is_transient_error(exc):
+                    if not isinstance(exc, (ClientError, BotoCoreError)):
+                        raise  # a bug, not an answer from AWS: keep the traceback
                     code = error_code(exc)
                     yield self._event(
                         "error",

@@ -424,3 +424,16 @@ async def test_on_kill_cancelled_half_way_still_stops(monkeypatch: pytest.Monkey
             break
         await asyncio.sleep(0.01)
     assert hook.stopped == [ARN]
+
+
+async def test_unexpected_exception_propagates_with_traceback(sleeps: list[float]) -> None:
+    """A bug is not an AWS answer: no blanket ``except Exception`` turning it into an event."""
+    with pytest.raises(KeyError):
+        await _events(_trigger(FakeHook([_job(), KeyError("jobArn")])))
+
+
+async def test_missing_credentials_is_an_error_event(sleeps: list[float]) -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    payload = _one(await _events(_trigger(FakeHook([NoCredentialsError()]))))
+    assert payload["status"] == "error" and payload["error_code"] == "NoCredentialsError"
