@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 #: Every status an event can carry. Anything else is rejected by the operator and sensor.
 EVENT_STATUSES = ("success", "error", "timeout")
 
+#: Task-instance states that mean a user ended the deferred task (mark failed / success / skipped).
+#: Any other state (still ``deferred`` after a move to another triggerer, or cleared and about
+#: to run again) leaves the job running.
+ENDED_TASK_STATES = ("failed", "success", "skipped", "upstream_failed", "removed")
+
 #: Bound on stopping the job from ``on_kill``; the triggerer allows ``on_kill`` 30 s in all.
 ON_KILL_STOP_TIMEOUT = 20.0
 
@@ -83,9 +88,12 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
     task resumes without another API call.
 
     ``on_kill`` (Airflow 3.3: the task was marked failed/success or cleared while deferred)
-    stops the job, but only after checking that the task instance is really no longer
-    deferred: the triggerer also calls ``on_kill`` when it hands a trigger to another
-    triggerer. A plain cancellation (triggerer restart, defer timeout) never stops the job.
+    stops the job only after checking that the task instance really ended (``failed``,
+    ``success``, ...): the triggerer also calls ``on_kill`` when it hands a trigger to another
+    triggerer, where the task is still ``deferred``. A cleared task is left alone too: its
+    next try re-attaches to the same job instead of losing the training done so far (mark
+    it failed first to stop the job, then clear it to submit a new one). A plain
+    cancellation (triggerer restart, defer timeout) never stops the job.
 
     .. seealso::
         https://docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelCustomizationJob.html
@@ -266,8 +274,11 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                 delay = min(delay, remaining)
             await asyncio.sleep(delay)
 
-    async def _task_still_deferred(self) -> bool | None:
-        """Whether this trigger's task instance is deferred; None when it cannot be told."""
+    async def _task_ended(self) -> bool | None:
+        """Whether this trigger's task instance was ended (marked failed, success, ...).
+
+        None when it cannot be told (no task instance attached, or the query failed).
+        """
         ti = self.task_instance
         if ti is None:
             return None
@@ -280,7 +291,7 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                 map_index=ti.map_index,
                 task_ids=[ti.task_id],
                 run_ids=[ti.run_id],
-                states=["deferred"],
+                states=list(ENDED_TASK_STATES),
             )
         except Exception:
             self.log.warning("Could not read the state of task %s.", ti.task_id, exc_info=True)
@@ -309,20 +320,19 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
         if not self.stop_on_kill:
             self.log.info("stop_on_kill is off; leaving job %s running.", self.job_arn)
             return
-        deferred = await self._task_still_deferred()
-        if deferred is None:
+        ended = await self._task_ended()
+        if ended is None:
             # Stopping loses days of training and cannot be undone: without proof that the
             # task was really killed, leave the job alone.
-            self.log.warning(
-                "Cannot tell whether the task is still deferred; leaving job %s running.", self.job_arn
-            )
+            self.log.warning("Cannot tell whether the task was ended; leaving job %s running.", self.job_arn)
             return
-        if deferred:
+        if not ended:
             self.log.info(
-                "Task is still deferred (trigger moved to another triggerer); leaving job %s running.",
+                "Task is still deferred (trigger moved to another triggerer) or was cleared to run "
+                "again (the new try re-attaches to the job); leaving job %s running.",
                 self.job_arn,
             )
             return
-        self.log.info("Task was killed while deferred; stopping job %s.", self.job_arn)
+        self.log.info("Task was ended while deferred; stopping job %s.", self.job_arn)
         stopped = await asyncio.wait_for(self._hook().astop_job(self.job_arn), timeout=ON_KILL_STOP_TIMEOUT)
         self.log.info("Stop of job %s requested." if stopped else "Job %s had already ended.", self.job_arn)

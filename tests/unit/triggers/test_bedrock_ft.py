@@ -328,30 +328,48 @@ def _ti() -> Any:
     return types.SimpleNamespace(dag_id="dag", task_id="tune", run_id="run-1", map_index=-1)
 
 
+class FakeTaskStates:
+    """Answers RuntimeTaskInstance.get_ti_count from one task instance's current state."""
+
+    def __init__(self, state: str | None) -> None:
+        self.state = state
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> int:
+        self.calls.append(kwargs)
+        return int(self.state in (kwargs.get("states") or []))
+
+
 @pytest.fixture
-def ti_count(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
+def ti_state(monkeypatch: pytest.MonkeyPatch) -> FakeTaskStates:
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    counter = mock.Mock(return_value=0)
-    monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(counter))
-    return counter
+    fake = FakeTaskStates("deferred")
+    monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(fake))
+    return fake
 
 
-async def test_on_kill_stops_job_when_task_no_longer_deferred(ti_count: mock.Mock) -> None:
-    """Marking the task failed while deferred stops the job (the Amazon provider never does)."""
+@pytest.mark.parametrize("state", ["failed", "success"])
+async def test_on_kill_stops_job_when_task_was_ended(state: str, ti_state: FakeTaskStates) -> None:
+    """Marking the task failed (or success) while deferred stops the job; the Amazon provider never does."""
+    ti_state.state = state
     hook = FakeHook([_job()])
     trigger = _trigger(hook)
     trigger.task_instance = _ti()
     await trigger.on_kill()
     assert hook.stopped == [ARN]
-    ti_count.assert_called_once_with(
-        dag_id="dag", map_index=-1, task_ids=["tune"], run_ids=["run-1"], states=["deferred"]
-    )
+    (call,) = ti_state.calls
+    assert call["dag_id"] == "dag" and call["task_ids"] == ["tune"] and call["run_ids"] == ["run-1"]
+    assert call["map_index"] == -1
 
 
-async def test_on_kill_while_task_still_deferred_does_not_stop(ti_count: mock.Mock) -> None:
-    """The triggerer also calls on_kill when it hands the trigger to another triggerer."""
-    ti_count.return_value = 1
+@pytest.mark.parametrize("state", ["deferred", None, "scheduled", "queued", "running"])
+async def test_on_kill_while_deferred_elsewhere_or_cleared_does_not_stop(
+    state: str | None, ti_state: FakeTaskStates
+) -> None:
+    """The triggerer also calls on_kill when it hands the trigger to another triggerer (task
+    still deferred); a cleared task's next try re-attaches to the job (None .. running)."""
+    ti_state.state = state
     hook = FakeHook([_job()])
     trigger = _trigger(hook)
     trigger.task_instance = _ti()
@@ -359,26 +377,31 @@ async def test_on_kill_while_task_still_deferred_does_not_stop(ti_count: mock.Mo
     assert hook.stopped == []
 
 
-async def test_on_kill_without_proof_does_not_stop(ti_count: mock.Mock) -> None:
+async def test_on_kill_without_proof_does_not_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
     hook = FakeHook([_job()])
     trigger = _trigger(hook)
     await trigger.on_kill()  # no task instance attached
-    ti_count.side_effect = RuntimeError("supervisor unreachable")
+    unreachable = mock.Mock(side_effect=RuntimeError("supervisor unreachable"))
+    monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(unreachable))
     trigger.task_instance = _ti()
     await trigger.on_kill()
+    assert unreachable.called
     assert hook.stopped == []
 
 
-async def test_on_kill_respects_stop_on_kill_false(ti_count: mock.Mock) -> None:
+async def test_on_kill_respects_stop_on_kill_false(ti_state: FakeTaskStates) -> None:
+    ti_state.state = "failed"
     hook = FakeHook([_job()])
     trigger = _trigger(hook, stop_on_kill=False)
     trigger.task_instance = _ti()
     await trigger.on_kill()
     assert hook.stopped == []
-    ti_count.assert_not_called()
+    assert ti_state.calls == []
 
 
-async def test_cancellation_never_stops_the_job(ti_count: mock.Mock) -> None:
+async def test_cancellation_never_stops_the_job(ti_state: FakeTaskStates) -> None:
     """A triggerer restart cancels run() without on_kill; nothing may stop the job (#36090)."""
     hook = FakeHook([_job()])
     trigger = _trigger(hook, poll_interval=3600)
@@ -408,7 +431,7 @@ async def test_on_kill_cancelled_half_way_still_stops(monkeypatch: pytest.Monkey
         import time as _time
 
         _time.sleep(0.2)
-        return 0
+        return int("failed" in kwargs["states"])
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_ti_count", staticmethod(slow_count))
     hook = FakeHook([_job()])
