@@ -115,7 +115,10 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
 
     Waiting has no attempt budget by default: jobs can take days. With ``timeout`` the wait
     ends after that long and the job is stopped (unless ``stop_on_timeout=False``). Killing
-    the task, on the worker or while deferred, stops the job unless ``stop_on_kill=False``.
+    the task stops the job unless ``stop_on_kill=False``: on the worker (``execution_timeout``,
+    marked failed or success, cleared) and while deferred when the task is marked failed or
+    success. Clearing a deferred task does not stop the job: the next try re-attaches to it
+    and keeps the training done so far (mark the task failed first to start over).
 
     Returns (XCom) ``{"job_arn", "job_name", "status", "custom_model_arn",
     "custom_model_name", "output_s3_uri", "training_loss", "validation_loss"}``; with
