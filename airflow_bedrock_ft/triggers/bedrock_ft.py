@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import importlib
 import sys
 import time
@@ -45,6 +46,14 @@ async def _hook_module() -> Any:
     if module is None:
         module = await asyncio.to_thread(importlib.import_module, _HOOK_MODULE)
     return module
+
+
+def _age(created: Any) -> str:
+    """Time since ``created`` (a timezone-aware datetime) as ``H:MM:SS``, or ``?``."""
+    if not isinstance(created, datetime.datetime) or created.tzinfo is None:
+        return "?"
+    age = datetime.datetime.now(datetime.timezone.utc) - created
+    return str(datetime.timedelta(seconds=max(0, int(age.total_seconds()))))
 
 
 def _check_kwargs(
@@ -228,10 +237,11 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                 phase = phase_summary(job)
                 if phase != last_phase or status != last_status:
                     self.log.info(
-                        "Job %s: status %s %s (%.0f s in this trigger).",
+                        "Job %s: status %s %s (job age %s, %.0f s in this trigger).",
                         self.job_arn,
                         status,
                         phase,
+                        _age(job.get("creationTime")),
                         time.monotonic() - started,
                     )
                     last_phase, last_status = phase, status

@@ -460,3 +460,29 @@ async def test_missing_credentials_is_an_error_event(sleeps: list[float]) -> Non
 
     payload = _one(await _events(_trigger(FakeHook([NoCredentialsError()]))))
     assert payload["status"] == "error" and payload["error_code"] == "NoCredentialsError"
+
+
+async def test_logs_phase_changes_with_job_age(sleeps: list[float]) -> None:
+    import datetime
+
+    created = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2, minutes=3)
+    details = {"validationDetails": {"status": "InProgress"}}
+    later = {"validationDetails": {"status": "Completed"}, "trainingDetails": {"status": "InProgress"}}
+    hook = FakeHook(
+        [
+            _job(statusDetails=details, creationTime=created),
+            _job(statusDetails=details, creationTime=created),
+            _job(statusDetails=later, creationTime=created),
+            _job("Completed", statusDetails=later, creationTime=created),
+        ]
+    )
+    trigger = _trigger(hook)
+    log = mock.Mock()
+    with mock.patch.object(BedrockFineTuneJobCompletedTrigger, "log", new_callable=mock.PropertyMock) as prop:
+        prop.return_value = log
+        _one(await _events(trigger))
+    lines = [c.args[0] % c.args[1:] for c in log.info.call_args_list if "job age" in c.args[0]]
+    # Three distinct (status, phases) pairs: the repeated poll is not logged again.
+    assert len(lines) == 3
+    assert "validation=InProgress" in lines[0] and "job age 2:03:" in lines[0]
+    assert "training=InProgress" in lines[1]
