@@ -46,6 +46,12 @@ def _seconds(value: datetime.timedelta | float | int | None, name: str) -> float
     return float(seconds)
 
 
+def suffixed_model_name(name: str, generation: int) -> str:
+    """``name`` with ``-r<generation>``, within the 63 characters and pattern of customModelName."""
+    suffix = f"-r{generation}"
+    return name[: 63 - len(suffix)].rstrip("-_") + suffix
+
+
 def result_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The XCom returned for a job: JSON primitives only, never credentials.
 
@@ -150,6 +156,10 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     :param rft_lambda_arn: Lambda grader of a reinforcement fine-tuning job. (templated)
     :param rft_hyperparameters: RFT hyperparameters (``epoch_count``, ...). (templated)
     :param client_request_token: idempotency token; default derived from the run. (templated)
+    :param idempotency_namespace: mixed into the derived job name, model name and token. Set it
+        (e.g. ``"prod"``) when several Airflow deployments run the same DAG against one AWS
+        account and region: their scheduled runs have equal run ids and would otherwise
+        re-attach to each other's jobs. (templated)
     :param on_name_conflict: ``"fail"`` (default) or ``"suffix"`` when the job name belongs to
         a job this run did not create.
     :param resubmit_failed: on retry, submit a new job when this run's job ended Failed or
@@ -190,6 +200,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         "rft_lambda_arn",
         "rft_hyperparameters",
         "client_request_token",
+        "idempotency_namespace",
         "aws_conn_id",
         "region_name",
     )
@@ -228,6 +239,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         rft_lambda_arn: str | None = None,
         rft_hyperparameters: Mapping[str, Any] | None = None,
         client_request_token: str | None = None,
+        idempotency_namespace: str | None = None,
         on_name_conflict: str = "fail",
         resubmit_failed: bool = True,
         check_model: bool = True,
@@ -275,6 +287,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         self.rft_lambda_arn = rft_lambda_arn
         self.rft_hyperparameters = rft_hyperparameters
         self.client_request_token = client_request_token
+        self.idempotency_namespace = idempotency_namespace
         self.on_name_conflict = on_name_conflict
         self.resubmit_failed = resubmit_failed
         self.check_model = check_model
@@ -315,7 +328,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         )
 
         ti = context["ti"]
-        identity = job_identity(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
+        ns = self.idempotency_namespace
+        identity = job_identity(
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id if not ns else f"{ns}/{ti.run_id}",
+            getattr(ti, "map_index", -1),
+            prefix=f"{ns}-{ti.dag_id}-{ti.task_id}" if ns else None,
+        )
         customization_type = self.customization_type
         config: dict[str, Any] = dict(self.customization_config or {})
         if self.teacher_model:
@@ -368,7 +388,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             if existing is None:
                 self._job_ref = name
                 try:
-                    job_arn = self.hook.create_job({**request, "jobName": name, "clientRequestToken": token})
+                    attempt = {**request, "jobName": name, "clientRequestToken": token}
+                    if generation and not self.custom_model_name:
+                        # Whether Bedrock frees the model name of a job that failed is not
+                        # documented: a derived name gets the same suffix as the job.
+                        attempt["customModelName"] = suffixed_model_name(
+                            request["customModelName"], generation
+                        )
+                    job_arn = self.hook.create_job(attempt)
                 except ClientError as exc:
                     code = error_code(exc)
                     existing = self.hook.find_job_by_name(name) if code in NAME_IN_USE_ERROR_CODES else None

@@ -6,6 +6,7 @@ import datetime
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -648,3 +649,40 @@ def test_link_reads_the_job_arn_from_xcom() -> None:
         assert BedrockFineTuneJobLink().get_link(_operator(), ti_key=mock.sentinel.key) == console_url(ARN)
     get_value.assert_called_once_with(ti_key=mock.sentinel.key, key=JOB_ARN_XCOM_KEY)
     assert any(isinstance(link, BedrockFineTuneJobLink) for link in _operator().operator_extra_links)
+
+
+def test_resubmission_suffixes_a_derived_model_name_only(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    identity = _identity(context)
+    bedrock.add(identity.job_name, identity.client_request_token, "Failed")
+    _deferred(_operator(bedrock), context)
+    assert bedrock.created[-1]["customModelName"] == identity.custom_model_name[:60] + "-r1"
+    other = {"ti": mock.Mock(dag_id="d2", task_id="t", run_id="r", map_index=-1)}
+    ident2 = _identity(other)
+    bedrock.add(ident2.job_name, ident2.client_request_token, "Stopped")
+    _deferred(_operator(bedrock, custom_model_name="my-model"), other)
+    assert bedrock.created[-1]["customModelName"] == "my-model"
+
+
+@pytest.mark.parametrize("name", ["a" * 63, "model_" * 11, "x-y_z" * 12])
+def test_suffixed_model_name_stays_valid(name: str) -> None:
+    from airflow_bedrock_ft.core.request import validate_operation
+    from airflow_bedrock_ft.operators.bedrock_ft import suffixed_model_name
+
+    for generation in (1, 9, 49):
+        value = suffixed_model_name(name[:63], generation)
+        problems = validate_operation("GetCustomModel", {"modelIdentifier": value})
+        assert len(value) <= 63 and value.endswith(f"-r{generation}")
+        assert not [p for p in problems if p.path == "modelIdentifier" and p.rule == "max_length"]
+        assert re.fullmatch(r"([0-9a-zA-Z][_-]?){1,63}", value), value
+
+
+def test_idempotency_namespace_separates_deployments(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+    """Two deployments running the same DAG at the same logical date must not share a job."""
+    prod = _deferred(_operator(bedrock, idempotency_namespace="prod"), context)
+    dev = _deferred(_operator(bedrock, idempotency_namespace="dev"), context)
+    again = _deferred(_operator(bedrock, idempotency_namespace="prod"), context)
+    assert len(bedrock.created) == 2
+    assert prod.trigger.job_arn == again.trigger.job_arn != dev.trigger.job_arn
+    assert bedrock.created[0]["jobName"].startswith("prod-tune-dag-tune-")
