@@ -171,3 +171,20 @@ def test_timeout_stops_the_job(emulator: Any, bucket: str, aws_conn: str, contex
     assert "stop was requested" in str(info.value)
     bedrock = emulator.client("bedrock", config=NO_RETRY)
     assert wait_for(bedrock, info.value.job_arn)["status"] == "Stopped"
+
+
+def test_retry_after_failed_job_resubmits_and_completes(
+    emulator: Any, bucket: str, aws_conn: str, context: dict[str, Any]
+) -> None:
+    """Task retries really retry: the failed job of the first try is not re-reported forever."""
+    emulator.set_faults(fail_jobs={"next": 1, "message": FAILURE})
+    with pytest.raises(JobFailedError):
+        _operator(bucket, aws_conn).execute(context)  # type: ignore[arg-type]
+    result = _operator(bucket, aws_conn).execute(context)  # the retry, in a fresh process
+    assert result["status"] == "Completed"
+    assert result["job_name"].endswith("-r1")
+    bedrock = emulator.client("bedrock", config=NO_RETRY)
+    statuses = sorted(
+        j["status"] for j in bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]
+    )
+    assert statuses == ["Completed", "Failed"]
