@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -57,6 +58,14 @@ async def _collect(trigger: BedrockFineTuneJobCompletedTrigger) -> list[dict[str
         await close_shared_async_clients()
 
 
+def _post_faults(endpoint_url: str, fault: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{endpoint_url}/_emulator/faults", data=json.dumps(fault).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
 def _held_job(emulator: Any, job_request: Any) -> str:
     emulator.set_config(hold_phases=["training"])
     bedrock = emulator.client("bedrock", config=NO_RETRY)
@@ -81,7 +90,8 @@ def test_survives_a_five_second_burst(
     trigger, hook = _trigger(arn, aws_conn)
 
     async def scenario() -> list[dict[str, Any]]:
-        emulator.set_faults(fault)
+        # Through the admin endpoint, as an operator of a shared emulator would.
+        await asyncio.to_thread(_post_faults, emulator.endpoint_url, fault)
         started = time.monotonic()
         waiting = asyncio.ensure_future(_collect(trigger))
         await asyncio.sleep(BURST_SECONDS + 0.5)
