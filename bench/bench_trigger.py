@@ -25,6 +25,7 @@ import os
 import resource
 import select
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -507,6 +508,27 @@ def _run_config(args: argparse.Namespace, which: str, n: int, airflow_home: str)
         Path(result_file).unlink(missing_ok=True)
 
 
+def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every number over repeated runs of one configuration; errors are summed."""
+    ok = [r for r in runs if "failed" not in r]
+    if not ok:
+        return runs[0]
+    if len(ok) == 1 and len(runs) == 1:
+        return ok[0]
+    out: dict[str, Any] = dict(ok[0])
+    for key, value in ok[0].items():
+        values = [r.get(key) for r in ok]
+        if key == "n" or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if key == "errors":
+            out[key] = sum(v or 0 for v in values) + len(runs) - len(ok)
+        elif all(isinstance(v, (int, float)) for v in values):
+            out[key] = statistics.median(values)  # type: ignore[type-var]
+    out["all_polled_timed_out"] = any(r.get("all_polled_timed_out") for r in ok)
+    out["runs"] = runs
+    return out
+
+
 def _fmt(value: Any, spec: str) -> str:
     if value is None:
         return "-"
@@ -603,6 +625,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "(the steady-state window); completions then spread over one poll interval")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                    help="also write all results as JSON to PATH (stdout if no PATH)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every configuration this many times and report medians (errors summed)")
     p.add_argument("--latency-tolerance", type=float, default=0.25,
                    help="seconds allowed on top of one poll interval for detection latency")
     p.add_argument("--all-polled-timeout", type=float, default=120.0,
@@ -638,19 +662,22 @@ def main(argv: list[str] | None = None) -> int:
     airflow_home = tempfile.mkdtemp(prefix="bench-trigger-airflow-")
     # Other work on the machine skews CPU and latency figures; the load says how much there was.
     load_before = os.getloadavg()
-    results = []
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {(w, n): [] for n in ns for w in whichs}
     try:
-        for n in ns:
-            for which in whichs:
-                print(f"running {which} N={n} ...", file=sys.stderr, flush=True)
-                results.append(_run_config(args, which, n, airflow_home))
-                r = results[-1]
-                if "failed" in r:
-                    print(f"  failed: {r['failed']}\n{r.get('log_tail', '')}", file=sys.stderr)
-                else:
-                    print(f"  done in {r['process_wall_s']:.1f}s", file=sys.stderr)
+        # Repetitions go round all configurations, so slow drifts in machine load hit each alike.
+        for rep in range(max(1, args.repeat)):
+            for n in ns:
+                for which in whichs:
+                    print(f"running {which} N={n} (run {rep + 1}) ...", file=sys.stderr, flush=True)
+                    r = _run_config(args, which, n, airflow_home)
+                    runs[(which, n)].append(r)
+                    if "failed" in r:
+                        print(f"  failed: {r['failed']}\n{r.get('log_tail', '')}", file=sys.stderr)
+                    else:
+                        print(f"  done in {r['process_wall_s']:.1f}s", file=sys.stderr)
     finally:
         shutil.rmtree(airflow_home, ignore_errors=True)
+    results = [_combine(rs) for rs in runs.values()]
     verdicts = _verdicts(results, args.poll_interval, args.latency_tolerance)
     print(f"poll interval {args.poll_interval:g} s, steady window {args.job_duration:g} s after all polled, "
           f"Airflow log level {args.log_level}; load average before {load_before[0]:.2f}, "
