@@ -36,7 +36,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_bedrock_ft.operators.bedrock_ft"],
+                "python-modules": [
+                    "airflow_bedrock_ft.operators.bedrock_ft",
+                    "airflow_bedrock_ft.operators.prepare",
+                ],
             }
         ],
         "sensors": [
@@ -58,4 +61,23 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_bedrock_ft.links.BedrockFineTuneJobLink"],
+        "config": {
+            "bedrock_ft": {
+                "description": "Defaults of the Amazon Bedrock fine-tuning operators and sensor.",
+                "options": {
+                    "default_deferrable": {
+                        "description": (
+                            "Whether the operators and the sensor wait in the triggerer (no worker "
+                            "slot) when a task does not say. Airflow's own [operators] "
+                            "default_deferrable ships as False; jobs that take hours to days should "
+                            "not hold a worker slot, so this provider defaults to True."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
     }

@@ -169,7 +169,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     :param wait_for_completion: wait for the job to end (default True); False returns after
         submission.
     :param deferrable: wait in the triggerer instead of a worker slot (default from
-        ``[operators] default_deferrable``, falling back to True).
+        ``[bedrock_ft] default_deferrable``, falling back to True).
     :param poll_interval: seconds between status polls (default 60).
     :param max_attempts: give up after this many polls (default: no limit).
     :param timeout: give up waiting after this long (timedelta or seconds; default: never).
@@ -244,7 +244,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         resubmit_failed: bool = True,
         check_model: bool = True,
         wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = conf.getboolean("bedrock_ft", "default_deferrable", fallback=True),
         poll_interval: float = 60,
         max_attempts: int | None = None,
         timeout: datetime.timedelta | float | None = None,

@@ -45,7 +45,7 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         :class:`~airflow_bedrock_ft.operators.bedrock_ft.BedrockFineTuneCreateJobOperator`
 
     :param job_identifier: job name or ARN. (templated)
-    :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``,
+    :param deferrable: wait in the triggerer (default from ``[bedrock_ft] default_deferrable``,
         falling back to True).
     :param poke_interval: seconds between polls (default 60).
     :param stop_on_timeout: stop the job when the sensor times out (default False).
@@ -62,7 +62,7 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         self,
         *,
         job_identifier: str,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = conf.getboolean("bedrock_ft", "default_deferrable", fallback=True),
         poke_interval: float = 60,
         stop_on_timeout: bool = False,
         stop_on_kill: bool = False,

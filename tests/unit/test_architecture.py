@@ -28,7 +28,7 @@ def _airflow_free_modules() -> list[str]:
 
 
 def test_plain_layers_do_not_import_airflow() -> None:
-    modules = _airflow_free_modules() + ["airflow_bedrock_ft", "airflow_bedrock_ft.cli"]
+    modules = [*_airflow_free_modules(), "airflow_bedrock_ft", "airflow_bedrock_ft.cli"]
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

@@ -289,8 +289,10 @@ def test_timeout_sets_trigger_deadline_and_hard_defer_timeout(
     assert deferred.timeout is not None and deferred.timeout > datetime.timedelta(hours=2)
 
 
-def test_default_deferrable_follows_config() -> None:
-    """``[operators] default_deferrable`` decides the default, read when the module is imported."""
+@pytest.mark.parametrize(("setting", "expected"), [(None, "True"), ("False", "False"), ("True", "True")])
+def test_default_deferrable_follows_config(setting: str | None, expected: str) -> None:
+    """Deferrable by default, even though Airflow ships ``[operators] default_deferrable = False``;
+    ``[bedrock_ft] default_deferrable`` opts out. Read when the module is imported."""
     code = (
         "import inspect\n"
         "from airflow_bedrock_ft.operators.bedrock_ft import BedrockFineTuneCreateJobOperator as Op\n"
@@ -298,9 +300,12 @@ def test_default_deferrable_follows_config() -> None:
         "print(inspect.signature(Op.__init__).parameters['deferrable'].default,"
         " inspect.signature(S.__init__).parameters['deferrable'].default)\n"
     )
-    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = "False"  # Airflow's own default
+    if setting is not None:
+        env["AIRFLOW__BEDROCK_FT__DEFAULT_DEFERRABLE"] = setting
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["True", "True"], done.stderr
+    assert done.stdout.split() == [expected, expected], done.stderr
 
 
 # --- idempotency --------------------------------------------------------------------------------
