@@ -112,6 +112,17 @@ def test_marking_a_deferred_task_failed_stops_its_job(
         airflow_deployment.trigger(E2E_DAG, "kill-run")
         airflow_deployment.wait_for_task_state(E2E_DAG, "kill-run", "fine_tune", {"deferred"}, timeout=180)
         job = _job_of_run(e2e_emulator, "kill-run", airflow_deployment)
+        # Act once the triggerer really runs the wait (a trigger that no triggerer has picked
+        # up yet has nobody to call its on_kill).
+        _wait(
+            lambda: (
+                "BedrockFineTuneJobCompletedTrigger"
+                in airflow_deployment.trigger_log(E2E_DAG, "kill-run", "fine_tune")
+            ),
+            60,
+            "the triggerer never ran the wait",
+            airflow_deployment,
+        )
         airflow_deployment.set_task_state(E2E_DAG, "kill-run", "fine_tune", "failed")
         final = _wait(
             lambda: _job(e2e_emulator, job["jobArn"])["status"] in ("Stopping", "Stopped"),
