@@ -3,6 +3,5 @@
 EXTRAS=dev
 source "$(dirname "$0")/_venv.sh"
 ruff check .
-ruff format --check airflow_bedrock_ft/core
 mypy
 exec pytest "$@"
