@@ -264,7 +264,8 @@ async def _measure(args: argparse.Namespace, sampler: Sampler) -> dict[str, Any]
     await asyncio.sleep(0.1)
     for _ in range(10):
         i0, c0 = time.monotonic(), sampler.net_cpu()
-        await asyncio.sleep(args.idle)
+        # A whole poll interval, so the anchor wait's poll is in the idle rate exactly once.
+        await asyncio.sleep(max(args.idle, pi))
         idle_rate = (sampler.net_cpu() - c0) / (time.monotonic() - i0)
         if idle_rate < 0.05:
             break
@@ -347,7 +348,6 @@ def _derive(args: argparse.Namespace, sampler: Sampler, raw: dict[str, Any], rep
     traced_all, traced_peak = raw["traced_all"], raw["traced_peak"]
     wait_end, t_end = raw["wait_end"], raw["t_end"]
     jobs = {int(k[1:]): v for k, v in report["jobs"].items() if k.startswith("b")}
-    anchors = [v for k, v in report["jobs"].items() if k.startswith("a")]
     result: dict[str, Any] = {
         "which": args.which,
         "n": n,
@@ -381,11 +381,10 @@ def _derive(args: argparse.Namespace, sampler: Sampler, raw: dict[str, Any], rep
         w0, w1 = t_all + pi, t_all + args.job_duration
         if w1 - w0 >= pi:
             polls = sum(1 for v in jobs.values() for a in v["arrivals"] if w0 <= a < w1)
-            anchor_polls = sum(1 for anc in anchors for t in anc["arrivals"] if w0 <= t < w1)
             cpu = sampler.cpu_at(w1) - sampler.cpu_at(w0) - idle_rate * (w1 - w0)
             result["steady_window_s"] = w1 - w0
             result["steady_polls"] = polls
-            result["cpu_per_poll_ms"] = 1e3 * cpu / (polls + anchor_polls) if polls else None
+            result["cpu_per_poll_ms"] = 1e3 * cpu / polls if polls else None
             result["req_per_job_per_interval"] = polls / (n * (w1 - w0) / pi)
             result["cpu_steady_pct"] = 100 * cpu / (w1 - w0)
         marks = report.get("cpu_marks", {})
