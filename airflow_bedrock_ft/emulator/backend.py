@@ -41,15 +41,15 @@ from airflow_bedrock_ft.emulator.common import (
     ACCOUNT_ID,
     DUPLICATE_NAME_MESSAGE,
     REALISTIC_SECONDS,
-    canonical,
-    created_between,
+    find_by_arn_or_name,
     json_copy,
+    list_page,
+    listed,
     now,
-    paginate,
     public,
     raise_problems,
     short_id,
-    sort_by,
+    too_many_tags,
 )
 from airflow_bedrock_ft.emulator.errors import EmulatorError, conflict, not_found, validation
 from airflow_bedrock_ft.emulator.faults import Faults
@@ -93,6 +93,26 @@ class Settings:
 
 #: Phase names as ``hold_phases`` takes them: ``validation``, ``dataProcessing``, ``training``.
 PHASE_NAMES = {p.removesuffix("Details") for p in PHASES}
+
+
+def _job_summary(j: dict[str, Any]) -> dict[str, Any]:
+    return json_copy(
+        public(
+            {
+                "jobArn": j["jobArn"],
+                "baseModelArn": j["baseModelArn"],
+                "jobName": j["jobName"],
+                "status": j["status"],
+                "statusDetails": j["statusDetails"],
+                "lastModifiedTime": j["lastModifiedTime"],
+                "creationTime": j["creationTime"],
+                "endTime": j.get("endTime"),
+                "customModelArn": j.get("outputModelArn"),
+                "customModelName": j["outputModelName"],
+                "customizationType": j["customizationType"],
+            }
+        )
+    )
 
 
 class Backend(ServingMixin):
@@ -234,12 +254,7 @@ class Backend(ServingMixin):
         for tag in tags:
             merged[tag["key"]] = tag["value"]
         if len(merged) > MAX_TAGS_PER_RESOURCE:
-            raise EmulatorError(
-                "TooManyTagsException",
-                f"The request contains more tag keys than can be associated with a resource "
-                f"({MAX_TAGS_PER_RESOURCE} tag keys per resource).",
-                resourceName=name,
-            )
+            raise too_many_tags(name)
         self.tags[arn] = merged
         self.save("tags", arn)
 
@@ -280,24 +295,14 @@ class Backend(ServingMixin):
 
     def find_job(self, ident: str) -> dict[str, Any]:
         """The job named ``ident`` or with ARN ``ident``."""
-        job = self.jobs.get(ident)
-        if job is None:
-            for candidate in self.jobs.values():
-                if candidate["jobName"] == ident:
-                    job = candidate
-                    break
+        job = find_by_arn_or_name(self.jobs, "jobName", ident)
         if job is None:
             raise not_found(f"Could not find a model customization job with identifier {ident}.")
         return job
 
     def find_model(self, ident: str) -> dict[str, Any]:
         """The custom model named ``ident`` or with ARN ``ident``."""
-        model = self.models.get(ident)
-        if model is None:
-            for candidate in self.models.values():
-                if candidate["modelName"] == ident:
-                    model = candidate
-                    break
+        model = find_by_arn_or_name(self.models, "modelName", ident)
         if model is None:
             raise not_found(f"Could not find a custom model with identifier {ident}.")
         return model
@@ -327,13 +332,9 @@ class Backend(ServingMixin):
         raise_problems(problems)
         with self.lock:
             token = params.get("clientRequestToken")
-            if token and token in self.tokens:
-                entry = self.tokens[token]
-                if entry["hash"] != canonical(params):
-                    raise conflict(
-                        "The clientRequestToken was already used with different request parameters."
-                    )
-                return {"jobArn": entry["arn"]}
+            existing = self._idempotent(token, params, "job")
+            if existing:
+                return {"jobArn": existing}
             spec, base_arn, custom_base = self._resolve_base(params["baseModelIdentifier"])
             model_params = dict(params)
             model_params["baseModelIdentifier"] = spec.customization_id
@@ -341,13 +342,8 @@ class Backend(ServingMixin):
                 [p for p in validate_request(model_params) if p.rule in ("model", "hyperparameter")]
             )
             if too_many:
-                field_name = too_many[0].path
-                raise EmulatorError(
-                    "TooManyTagsException",
-                    f"The request contains more tag keys than can be associated with a resource "
-                    f"({MAX_TAGS_PER_RESOURCE} tag keys per resource).",
-                    resourceName=params["jobName"] if field_name == "jobTags" else params["customModelName"],
-                )
+                tagged = "jobName" if too_many[0].path == "jobTags" else "customModelName"
+                raise too_many_tags(params[tagged])
             if any(j["jobName"] == params["jobName"] for j in self.jobs.values()):
                 raise validation(DUPLICATE_NAME_MESSAGE)
             quota = self.settings.max_running_jobs
@@ -404,9 +400,7 @@ class Backend(ServingMixin):
             self.jobs[arn] = job
             if params.get("jobTags"):
                 self._set_tags(arn, params["jobTags"], params["jobName"])
-            if token:
-                self.tokens[token] = {"hash": canonical(params), "arn": arn}
-                self.save("token", token)
+            self._remember_token(token, params, "job", arn)
             self.save("job", arn)
             runner = JobRunner(self, arn)
             self.runners[arn] = runner
@@ -427,44 +421,12 @@ class Backend(ServingMixin):
         with self.lock:
             items = []
             for job in self.jobs.values():
-                if not created_between(
-                    job["creationTime"], params.get("creationTimeAfter"), params.get("creationTimeBefore")
-                ):
+                if not listed(params, job["creationTime"], job["jobName"]):
                     continue
                 if params.get("statusEquals") and job["status"] != params["statusEquals"]:
                     continue
-                if (
-                    params.get("nameContains")
-                    and params["nameContains"].lower() not in job["jobName"].lower()
-                ):
-                    continue
                 items.append(job)
-            items = sort_by(items, "creationTime", params.get("sortOrder"))
-            page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
-            summaries = [
-                json_copy(
-                    public(
-                        {
-                            "jobArn": j["jobArn"],
-                            "baseModelArn": j["baseModelArn"],
-                            "jobName": j["jobName"],
-                            "status": j["status"],
-                            "statusDetails": j["statusDetails"],
-                            "lastModifiedTime": j["lastModifiedTime"],
-                            "creationTime": j["creationTime"],
-                            "endTime": j.get("endTime"),
-                            "customModelArn": j.get("outputModelArn"),
-                            "customModelName": j["outputModelName"],
-                            "customizationType": j["customizationType"],
-                        }
-                    )
-                )
-                for j in page
-            ]
-        out: dict[str, Any] = {"modelCustomizationJobSummaries": summaries}
-        if token:
-            out["nextToken"] = token
-        return out
+            return list_page(items, params, "creationTime", _job_summary, "modelCustomizationJobSummaries")
 
     def stop_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """StopModelCustomizationJob: InProgress -> Stopping; the runner then makes it Stopped."""
@@ -612,14 +574,7 @@ class Backend(ServingMixin):
         with self.lock:
             items = []
             for model in self.models.values():
-                if not created_between(
-                    model["creationTime"], params.get("creationTimeAfter"), params.get("creationTimeBefore")
-                ):
-                    continue
-                if (
-                    params.get("nameContains")
-                    and params["nameContains"].lower() not in model["modelName"].lower()
-                ):
+                if not listed(params, model["creationTime"], model["modelName"]):
                     continue
                 if params.get("baseModelArnEquals") and model["baseModelArn"] != params["baseModelArnEquals"]:
                     continue
@@ -632,25 +587,19 @@ class Backend(ServingMixin):
                 if params.get("isOwned") is False:
                     continue  # every model here is owned by the account
                 items.append(model)
-            items = sort_by(items, "creationTime", params.get("sortOrder"))
-            page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
-            summaries = [
-                {
-                    "modelArn": m["modelArn"],
-                    "modelName": m["modelName"],
-                    "creationTime": m["creationTime"],
-                    "baseModelArn": m["baseModelArn"],
-                    "baseModelName": self._base_name(m["_baseModelId"]),
-                    "customizationType": m["customizationType"],
-                    "ownerAccountId": self.account,
-                    "modelStatus": m["modelStatus"],
-                }
-                for m in page
-            ]
-        out: dict[str, Any] = {"modelSummaries": summaries}
-        if token:
-            out["nextToken"] = token
-        return out
+            return list_page(items, params, "creationTime", self._custom_model_summary, "modelSummaries")
+
+    def _custom_model_summary(self, m: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "modelArn": m["modelArn"],
+            "modelName": m["modelName"],
+            "creationTime": m["creationTime"],
+            "baseModelArn": m["baseModelArn"],
+            "baseModelName": self._base_name(m["_baseModelId"]),
+            "customizationType": m["customizationType"],
+            "ownerAccountId": self.account,
+            "modelStatus": m["modelStatus"],
+        }
 
     @staticmethod
     def _base_name(model_id: str) -> str:

@@ -1,4 +1,5 @@
-"""Helpers shared by the emulator's backend modules: ids, time, paging, deep copies."""
+"""Helpers shared by the emulator's backend modules: ids, time, lookups, List filters and paging,
+deep copies."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import hashlib
 import json
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_bedrock_ft.core.request import Problem
-from airflow_bedrock_ft.emulator.errors import validation
+from airflow_bedrock_ft.core.request import MAX_TAGS_PER_RESOURCE, Problem
+from airflow_bedrock_ft.emulator.errors import EmulatorError, validation
 from airflow_bedrock_ft.emulator.store import dumps
 
 ACCOUNT_ID = "123456789012"
@@ -58,6 +59,16 @@ def raise_problems(problems: list[Problem]) -> None:
     raise validation((head + "; ".join(parts))[:2048])
 
 
+def too_many_tags(resource_name: str) -> EmulatorError:
+    """The TooManyTagsException for a resource whose tags would exceed the quota."""
+    return EmulatorError(
+        "TooManyTagsException",
+        f"The request contains more tag keys than can be associated with a resource "
+        f"({MAX_TAGS_PER_RESOURCE} tag keys per resource).",
+        resourceName=resource_name,
+    )
+
+
 def paginate(
     items: list[dict[str, Any]], max_results: int | None, token: str | None, default: int = 100
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -90,6 +101,46 @@ def sort_by(items: list[dict[str, Any]], key: str, order: str | None) -> list[di
 def created_between(value: dt.datetime, after: dt.datetime | None, before: dt.datetime | None) -> bool:
     """The creationTimeAfter / creationTimeBefore filters (both exclusive)."""
     return (after is None or value > after) and (before is None or value < before)
+
+
+def listed(
+    params: Mapping[str, Any],
+    created: dt.datetime,
+    name: str,
+    after: str = "creationTimeAfter",
+    before: str = "creationTimeBefore",
+) -> bool:
+    """Whether a resource passes the creation-time and ``nameContains`` filters of a List call."""
+    if not created_between(created, params.get(after), params.get(before)):
+        return False
+    contains = params.get("nameContains")
+    return not contains or contains.lower() in name.lower()
+
+
+def list_page(
+    items: list[dict[str, Any]],
+    params: Mapping[str, Any],
+    sort_key: str,
+    summary: Callable[[dict[str, Any]], dict[str, Any]],
+    member: str,
+) -> dict[str, Any]:
+    """The output of a List call: ``items`` sorted and paged as ``params`` ask, as summaries."""
+    items = sort_by(items, sort_key, params.get("sortOrder"))
+    page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
+    out: dict[str, Any] = {member: [summary(d) for d in page]}
+    if token:
+        out["nextToken"] = token
+    return out
+
+
+def find_by_arn_or_name(
+    table: Mapping[str, dict[str, Any]], name_key: str, ident: str
+) -> dict[str, Any] | None:
+    """The resource of ``table`` (keyed by ARN) whose ARN or ``name_key`` member is ``ident``."""
+    doc = table.get(ident)
+    if doc is None:
+        doc = next((d for d in table.values() if d[name_key] == ident), None)
+    return doc
 
 
 def json_copy(doc: Any) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_bedrock_ft.core.models import MODELS, ModelSpec, find_model
@@ -18,17 +19,94 @@ from airflow_bedrock_ft.core.request import validate_operation
 from airflow_bedrock_ft.emulator.common import (
     REALISTIC_SECONDS,
     canonical,
-    created_between,
+    find_by_arn_or_name,
     json_copy,
+    list_page,
+    listed,
     now,
-    paginate,
     public,
     raise_problems,
     short_id,
-    sort_by,
 )
 from airflow_bedrock_ft.emulator.errors import conflict, not_found
 from airflow_bedrock_ft.emulator.store import Store
+
+
+@dataclass(frozen=True)
+class Served:
+    """What differs between custom-model deployments and provisioned throughput.
+
+    Both are created ``Creating``, become ready after a realistic time, and are read, listed
+    and deleted alike; only their member names, messages and operation names differ.
+    """
+
+    kind: str  # store kind and clientRequestToken namespace
+    table: str  # the backend attribute holding them, by ARN
+    operation: str  # Create{operation}, Get{operation}, List{operation}s, Delete{operation}
+    label: str  # the resource as error messages name it
+    arn_prefix: str
+    arn_key: str
+    name_key: str  # both the create parameter and the stored member
+    ident_param: str  # Get/Delete parameter naming the resource
+    created_key: str
+    updated_key: str
+    created_filters: tuple[str, str]  # List parameters: created after, created before
+    ready_status: str
+    realistic: str  # key of REALISTIC_SECONDS
+    summaries: str  # List output member
+    summary: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _deployment_summary(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customModelDeploymentArn": d["customModelDeploymentArn"],
+        "customModelDeploymentName": d["modelDeploymentName"],
+        "modelArn": d["modelArn"],
+        "createdAt": d["createdAt"],
+        "status": d["status"],
+        "lastUpdatedAt": d["lastUpdatedAt"],
+    }
+
+
+def _throughput_summary(d: dict[str, Any]) -> dict[str, Any]:
+    return json_copy(public({k: v for k, v in d.items() if k not in ("failureMessage",)}))
+
+
+DEPLOYMENT = Served(
+    kind="deployment",
+    table="deployments",
+    operation="CustomModelDeployment",
+    label="custom model deployment",
+    arn_prefix="custom-model-deployment",
+    arn_key="customModelDeploymentArn",
+    name_key="modelDeploymentName",
+    ident_param="customModelDeploymentIdentifier",
+    created_key="createdAt",
+    updated_key="lastUpdatedAt",
+    created_filters=("createdAfter", "createdBefore"),
+    ready_status="Active",
+    realistic="deployment",
+    summaries="modelDeploymentSummaries",
+    summary=_deployment_summary,
+)
+
+THROUGHPUT = Served(
+    kind="throughput",
+    table="throughputs",
+    operation="ProvisionedModelThroughput",
+    label="provisioned model",
+    arn_prefix="provisioned-model",
+    arn_key="provisionedModelArn",
+    name_key="provisionedModelName",
+    ident_param="provisionedModelId",
+    created_key="creationTime",
+    updated_key="lastModifiedTime",
+    created_filters=("creationTimeAfter", "creationTimeBefore"),
+    ready_status="InService",
+    realistic="provisioning",
+    summaries="provisionedModelSummaries",
+    summary=_throughput_summary,
+)
 
 
 class ServingMixin:
@@ -139,22 +217,22 @@ class ServingMixin:
 
     # --- deployments and provisioned throughput --------------------------------------------
 
-    def _ready(
-        self, doc: dict[str, Any], kind: str, from_status: str, to_status: str, stamp_key: str
-    ) -> None:
+    def _ready(self, doc: dict[str, Any], served: Served) -> None:
         """Lazily advance Creating -> Active/InService once its (scaled) time has passed."""
-        if doc["status"] == from_status and now() >= doc["_readyAt"]:
-            doc["status"] = to_status
-            doc[stamp_key] = doc["_readyAt"]
-            self.save(kind, doc["_key"])
+        if doc["status"] == "Creating" and now() >= doc["_readyAt"]:
+            doc["status"] = served.ready_status
+            doc[served.updated_key] = doc["_readyAt"]
+            self.save(served.kind, doc["_key"])
 
     def _ready_at(self, what: str) -> dt.datetime:
         return now() + dt.timedelta(seconds=REALISTIC_SECONDS[what] * self.settings.time_scale)
 
+    # --- idempotency of every create (jobs included) ------------------------------------------
+
     def _idempotent(self, token: str | None, params: Mapping[str, Any], kind: str) -> str | None:
         if not token:
             return None
-        entry = self.tokens.get(f"{kind}:{token}")
+        entry = self.tokens.get(self._token_key(token, kind))
         if entry is None:
             return None
         if entry["hash"] != canonical(params):
@@ -163,135 +241,150 @@ class ServingMixin:
 
     def _remember_token(self, token: str | None, params: Mapping[str, Any], kind: str, arn: str) -> None:
         if token:
-            key = f"{kind}:{token}"
+            key = self._token_key(token, kind)
             self.tokens[key] = {"hash": canonical(params), "arn": arn}
             self.save("token", key)
 
-    def create_deployment(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """CreateCustomModelDeployment (202); the deployment becomes Active after a while."""
-        raise_problems(validate_operation("CreateCustomModelDeployment", params))
+    @staticmethod
+    def _token_key(token: str, kind: str) -> str:
+        # Job tokens are stored under the bare token, as existing stores hold them.
+        return token if kind == "job" else f"{kind}:{token}"
+
+    # --- deployments and provisioned throughput, one implementation --------------------------
+
+    def _create(
+        self,
+        served: Served,
+        params: Mapping[str, Any],
+        prepare: Callable[[Mapping[str, Any]], Callable[[str, dt.datetime], dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Create a deployment or provisioned throughput, ``Creating`` until its time has passed.
+
+        ``prepare`` resolves the model and returns what builds the public members from ARN and
+        creation time; it runs before the name is checked, so an unknown model is reported
+        ahead of a name in use.
+        """
+        raise_problems(validate_operation(f"Create{served.operation}", params))
+        table = self._table(served)
         with self.lock:
-            existing = self._idempotent(params.get("clientRequestToken"), params, "deployment")
+            token = params.get("clientRequestToken")
+            existing = self._idempotent(token, params, served.kind)
             if existing:
-                return {"customModelDeploymentArn": existing}
-            model = self.find_model(params["modelArn"])
-            name = params["modelDeploymentName"]
-            if any(d["modelDeploymentName"] == name for d in self.deployments.values()):
-                raise conflict(f"A custom model deployment named {name} already exists.")
-            arn = self.arn(f"custom-model-deployment/{short_id()}")
-            stamp = now()
-            self.deployments[arn] = {
-                "customModelDeploymentArn": arn,
-                "modelDeploymentName": name,
-                "modelArn": model["modelArn"],
-                "createdAt": stamp,
-                "lastUpdatedAt": stamp,
-                "status": "Creating",
-                "description": params.get("description"),
-                "_readyAt": self._ready_at("deployment"),
-                "_key": arn,
-                "_seq": self._next_seq(),
-            }
+                return {served.arn_key: existing}
+            document = prepare(params)
+            name = params[served.name_key]
+            if any(d[served.name_key] == name for d in table.values()):
+                raise conflict(f"A {served.label} named {name} already exists.")
+            arn = self.arn(f"{served.arn_prefix}/{short_id()}")
+            doc = document(arn, now())
+            doc.update(_readyAt=self._ready_at(served.realistic), _key=arn, _seq=self._next_seq())
+            table[arn] = doc
             if params.get("tags"):
                 self._set_tags(arn, params["tags"], name)
-            self._remember_token(params.get("clientRequestToken"), params, "deployment", arn)
-            self.save("deployment", arn)
-        return {"customModelDeploymentArn": arn}
+            self._remember_token(token, params, served.kind, arn)
+            self.save(served.kind, arn)
+        return {served.arn_key: arn}
 
-    def find_deployment(self, ident: str) -> dict[str, Any]:
-        """The deployment with ARN or name ``ident`` (status brought up to date)."""
-        doc = self.deployments.get(ident) or next(
-            (d for d in self.deployments.values() if d["modelDeploymentName"] == ident), None
-        )
+    def _table(self, served: Served) -> dict[str, dict[str, Any]]:
+        table: dict[str, dict[str, Any]] = getattr(self, served.table)
+        return table
+
+    def _find(self, served: Served, ident: str) -> dict[str, Any]:
+        doc = find_by_arn_or_name(self._table(served), served.name_key, ident)
         if doc is None:
-            raise not_found(f"Could not find a custom model deployment with identifier {ident}.")
-        self._ready(doc, "deployment", "Creating", "Active", "lastUpdatedAt")
+            raise not_found(f"Could not find a {served.label} with identifier {ident}.")
+        self._ready(doc, served)
         return doc
 
-    def get_deployment(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """GetCustomModelDeployment."""
-        raise_problems(validate_operation("GetCustomModelDeployment", params))
+    def _get(self, served: Served, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise_problems(validate_operation(f"Get{served.operation}", params))
         with self.lock:
-            return json_copy(public(self.find_deployment(params["customModelDeploymentIdentifier"])))
+            return json_copy(public(self._find(served, params[served.ident_param])))
 
-    def list_deployments(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """ListCustomModelDeployments."""
-        raise_problems(validate_operation("ListCustomModelDeployments", params))
+    def _list(self, served: Served, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise_problems(validate_operation(f"List{served.operation}s", params))
+        after, before = served.created_filters
         with self.lock:
             items = []
-            for doc in list(self.deployments.values()):
-                self._ready(doc, "deployment", "Creating", "Active", "lastUpdatedAt")
-                if not created_between(
-                    doc["createdAt"], params.get("createdAfter"), params.get("createdBefore")
-                ):
-                    continue
-                if (
-                    params.get("nameContains")
-                    and params["nameContains"].lower() not in doc["modelDeploymentName"].lower()
-                ):
+            for doc in list(self._table(served).values()):
+                self._ready(doc, served)
+                if not listed(params, doc[served.created_key], doc[served.name_key], after, before):
                     continue
                 if params.get("statusEquals") and doc["status"] != params["statusEquals"]:
                     continue
                 if params.get("modelArnEquals") and doc["modelArn"] != params["modelArnEquals"]:
                     continue
                 items.append(doc)
-            items = sort_by(items, "createdAt", params.get("sortOrder"))
-            page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
-            summaries = [
-                {
-                    "customModelDeploymentArn": d["customModelDeploymentArn"],
-                    "customModelDeploymentName": d["modelDeploymentName"],
-                    "modelArn": d["modelArn"],
-                    "createdAt": d["createdAt"],
-                    "status": d["status"],
-                    "lastUpdatedAt": d["lastUpdatedAt"],
-                }
-                for d in page
-            ]
-        out: dict[str, Any] = {"modelDeploymentSummaries": summaries}
-        if token:
-            out["nextToken"] = token
-        return out
+            return list_page(items, params, served.created_key, served.summary, served.summaries)
+
+    def _delete(self, served: Served, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise_problems(validate_operation(f"Delete{served.operation}", params))
+        with self.lock:
+            arn = self._find(served, params[served.ident_param])[served.arn_key]
+            del self._table(served)[arn]
+            self.tags.pop(arn, None)
+            self.save("tags", arn)
+            self.save(served.kind, arn)
+        return {}
+
+    def create_deployment(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """CreateCustomModelDeployment (202); the deployment becomes Active after a while."""
+        return self._create(DEPLOYMENT, params, self._deployment_document)
+
+    def _deployment_document(self, params: Mapping[str, Any]) -> Callable[[str, dt.datetime], dict[str, Any]]:
+        model_arn = self.find_model(params["modelArn"])["modelArn"]
+
+        def document(arn: str, stamp: dt.datetime) -> dict[str, Any]:
+            return {
+                "customModelDeploymentArn": arn,
+                "modelDeploymentName": params["modelDeploymentName"],
+                "modelArn": model_arn,
+                "createdAt": stamp,
+                "lastUpdatedAt": stamp,
+                "status": "Creating",
+                "description": params.get("description"),
+            }
+
+        return document
+
+    def find_deployment(self, ident: str) -> dict[str, Any]:
+        """The deployment with ARN or name ``ident`` (status brought up to date)."""
+        return self._find(DEPLOYMENT, ident)
+
+    def get_deployment(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GetCustomModelDeployment."""
+        return self._get(DEPLOYMENT, params)
+
+    def list_deployments(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """ListCustomModelDeployments."""
+        return self._list(DEPLOYMENT, params)
 
     def delete_deployment(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """DeleteCustomModelDeployment."""
-        raise_problems(validate_operation("DeleteCustomModelDeployment", params))
-        with self.lock:
-            doc = self.find_deployment(params["customModelDeploymentIdentifier"])
-            arn = doc["customModelDeploymentArn"]
-            del self.deployments[arn]
-            self.tags.pop(arn, None)
-            self.save("tags", arn)
-            self.save("deployment", arn)
-        return {}
+        return self._delete(DEPLOYMENT, params)
 
     def create_throughput(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """CreateProvisionedModelThroughput (201); InService after a while."""
-        raise_problems(validate_operation("CreateProvisionedModelThroughput", params))
-        with self.lock:
-            existing = self._idempotent(params.get("clientRequestToken"), params, "throughput")
-            if existing:
-                return {"provisionedModelArn": existing}
-            ident = params["modelId"]
-            if ":custom-model/" in ident or not ("." in ident or ident.startswith("arn:")):
-                model = self.find_model(ident)
-                model_arn, base_id = model["modelArn"], model["_baseModelId"]
-            else:
-                spec = find_model(ident.rsplit("foundation-model/", 1)[-1])
-                if spec is None:
-                    raise not_found(f"The model {ident} was not found.")
-                model_arn = base_arn = self.foundation_arn(spec.customization_id)
-                base_id = spec.customization_id
-            name = params["provisionedModelName"]
-            if any(p["provisionedModelName"] == name for p in self.throughputs.values()):
-                raise conflict(f"A provisioned model named {name} already exists.")
-            arn = self.arn(f"provisioned-model/{short_id()}")
-            stamp = now()
-            base_arn = self.foundation_arn(base_id)
+        return self._create(THROUGHPUT, params, self._throughput_document)
+
+    def _throughput_document(self, params: Mapping[str, Any]) -> Callable[[str, dt.datetime], dict[str, Any]]:
+        ident = params["modelId"]
+        if ":custom-model/" in ident or not ("." in ident or ident.startswith("arn:")):
+            model = self.find_model(ident)
+            model_arn, base_id = model["modelArn"], model["_baseModelId"]
+        else:
+            spec = find_model(ident.rsplit("foundation-model/", 1)[-1])
+            if spec is None:
+                raise not_found(f"The model {ident} was not found.")
+            model_arn = self.foundation_arn(spec.customization_id)
+            base_id = spec.customization_id
+        base_arn = self.foundation_arn(base_id)
+
+        def document(arn: str, stamp: dt.datetime) -> dict[str, Any]:
             doc: dict[str, Any] = {
                 "modelUnits": params["modelUnits"],
                 "desiredModelUnits": params["modelUnits"],
-                "provisionedModelName": name,
+                "provisionedModelName": params["provisionedModelName"],
                 "provisionedModelArn": arn,
                 "modelArn": model_arn,
                 "desiredModelArn": model_arn,
@@ -300,75 +393,26 @@ class ServingMixin:
                 "creationTime": stamp,
                 "lastModifiedTime": stamp,
                 "commitmentDuration": params.get("commitmentDuration"),
-                "_readyAt": self._ready_at("provisioning"),
-                "_key": arn,
-                "_seq": self._next_seq(),
             }
             if params.get("commitmentDuration"):
                 months = 1 if params["commitmentDuration"] == "OneMonth" else 6
                 doc["commitmentExpirationTime"] = stamp + dt.timedelta(days=30 * months)
-            self.throughputs[arn] = doc
-            if params.get("tags"):
-                self._set_tags(arn, params["tags"], name)
-            self._remember_token(params.get("clientRequestToken"), params, "throughput", arn)
-            self.save("throughput", arn)
-        return {"provisionedModelArn": arn}
+            return doc
+
+        return document
 
     def find_throughput(self, ident: str) -> dict[str, Any]:
         """The provisioned throughput with ARN or name ``ident`` (status brought up to date)."""
-        doc = self.throughputs.get(ident) or next(
-            (p for p in self.throughputs.values() if p["provisionedModelName"] == ident), None
-        )
-        if doc is None:
-            raise not_found(f"Could not find a provisioned model with identifier {ident}.")
-        self._ready(doc, "throughput", "Creating", "InService", "lastModifiedTime")
-        return doc
+        return self._find(THROUGHPUT, ident)
 
     def get_throughput(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """GetProvisionedModelThroughput."""
-        raise_problems(validate_operation("GetProvisionedModelThroughput", params))
-        with self.lock:
-            return json_copy(public(self.find_throughput(params["provisionedModelId"])))
+        return self._get(THROUGHPUT, params)
 
     def list_throughputs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """ListProvisionedModelThroughputs."""
-        raise_problems(validate_operation("ListProvisionedModelThroughputs", params))
-        with self.lock:
-            items = []
-            for doc in list(self.throughputs.values()):
-                self._ready(doc, "throughput", "Creating", "InService", "lastModifiedTime")
-                if not created_between(
-                    doc["creationTime"], params.get("creationTimeAfter"), params.get("creationTimeBefore")
-                ):
-                    continue
-                if (
-                    params.get("nameContains")
-                    and params["nameContains"].lower() not in doc["provisionedModelName"].lower()
-                ):
-                    continue
-                if params.get("statusEquals") and doc["status"] != params["statusEquals"]:
-                    continue
-                if params.get("modelArnEquals") and doc["modelArn"] != params["modelArnEquals"]:
-                    continue
-                items.append(doc)
-            items = sort_by(items, "creationTime", params.get("sortOrder"))
-            page, token = paginate(items, params.get("maxResults"), params.get("nextToken"))
-            summaries = [
-                json_copy(public({k: v for k, v in d.items() if k not in ("failureMessage",)})) for d in page
-            ]
-        out: dict[str, Any] = {"provisionedModelSummaries": summaries}
-        if token:
-            out["nextToken"] = token
-        return out
+        return self._list(THROUGHPUT, params)
 
     def delete_throughput(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """DeleteProvisionedModelThroughput."""
-        raise_problems(validate_operation("DeleteProvisionedModelThroughput", params))
-        with self.lock:
-            doc = self.find_throughput(params["provisionedModelId"])
-            arn = doc["provisionedModelArn"]
-            del self.throughputs[arn]
-            self.tags.pop(arn, None)
-            self.save("tags", arn)
-            self.save("throughput", arn)
-        return {}
+        return self._delete(THROUGHPUT, params)
