@@ -10,6 +10,8 @@ from . import formats as F
 from .report import ERROR
 from .validator_base import RecordValidator, quote, type_name
 
+_SYSTEM_ROLE_HINT = " (put the system prompt in the top-level 'system' field)"
+
 
 class ConverseValidator(RecordValidator):
     """``bedrock-conversation-2024`` records: Nova and Llama 3.2/3.3 fine-tuning.
@@ -122,14 +124,8 @@ class ConverseValidator(RecordValidator):
     def check_full(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
         """All rules, reporting every problem of the record."""
         emit = self.emit
-        msgs = record.get("messages")
-        if type(msgs) is not list:
-            if msgs is None:
-                if self.wrong_shape(record):
-                    return None
-                emit("field.required", "Missing required field 'messages'")
-            else:
-                emit("field.type", f"Field 'messages' must be an array, got {type_name(msgs)}")
+        msgs = self.messages_of(record)
+        if msgs is None:
             return None
         self.file_seen_expected = True
         in_chars = 0
@@ -169,19 +165,7 @@ class ConverseValidator(RecordValidator):
             if keys is not None and (len(msg) > 2 or any(k not in keys for k in msg)):
                 self.check_unknown_keys(msg, keys, f" in {where}")
             role = msg.get("role")
-            if role != "user" and role != "assistant":
-                if role is None:
-                    emit("field.required", f"{where} is missing 'role'")
-                else:
-                    hint = " (put the system prompt in the top-level 'system' field)" \
-                        if role == "system" else ""
-                    emit("messages.role", f"{where}.role {quote(role)} must be 'user' or 'assistant'{hint}")
-            elif i == 0 and role != "user":
-                emit("messages.first_role", "The first message must have role 'user', got 'assistant'")
-            elif role == prev:
-                emit("messages.alternation", f"{where} has role {role!r} like the message before it; "
-                                             f"roles must alternate user/assistant")
-            prev = role if type(role) is str else None
+            prev = self.check_role(role, i, prev, where, _SYSTEM_ROLE_HINT)
             content = msg.get("content")
             if type(content) is not list:
                 if content is None:
@@ -236,8 +220,8 @@ class ConverseValidator(RecordValidator):
                 out_chars += text_len
             else:
                 in_chars += text_len
-        if self.last_must_be_assistant and prev is not None and prev != "assistant" and n >= 1:
-            emit("messages.last_role", f"The last message must have role 'assistant', got {prev!r}")
+        if self.last_must_be_assistant:
+            self.check_last_role(prev)
         if images or videos:
             self.count_media(images, videos)
         return in_chars, out_chars, images * self.image_tokens

@@ -77,6 +77,10 @@ def quote(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def alternation_message(where: str, role: str) -> str:
+    return f"{where} has role {role!r} like the message before it; roles must alternate user/assistant"
+
+
 def type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
@@ -174,6 +178,44 @@ class RecordValidator:
         if self.file_first_other is None:
             self.file_first_other = shape
         return True
+
+    def messages_of(self, record: Mapping[str, Any]) -> list[Any] | None:
+        """The record's ``messages`` array, or None (reported) when it is missing or no array."""
+        msgs = record.get("messages")
+        if type(msgs) is list:
+            return msgs
+        if msgs is None:
+            if self.wrong_shape(record):
+                return None
+            self.emit("field.required", "Missing required field 'messages'")
+        else:
+            self.emit("field.type", f"Field 'messages' must be an array, got {type_name(msgs)}")
+        return None
+
+    def check_role(
+        self, role: Any, i: int, prev: str | None, where: str, system_hint: str = ""
+    ) -> str | None:
+        """Role rules of message ``i`` of a user/assistant conversation that starts with a user.
+
+        Returns the role the next message is compared with (None after a broken one).
+        ``system_hint`` is added to the message when the role given is ``system``.
+        """
+        if role != "user" and role != "assistant":
+            if role is None:
+                self.emit("field.required", f"{where} is missing 'role'")
+            else:
+                hint = system_hint if role == "system" else ""
+                self.emit("messages.role", f"{where}.role {quote(role)} must be 'user' or 'assistant'{hint}")
+        elif i == 0 and role != "user":
+            self.emit("messages.first_role", "The first message must have role 'user', got 'assistant'")
+        elif role == prev:
+            self.emit("messages.alternation", alternation_message(where, role))
+        return role if type(role) is str else None
+
+    def check_last_role(self, prev: str | None) -> None:
+        """A conversation must end with an assistant turn (``prev`` = its last valid role)."""
+        if prev is not None and prev != "assistant":
+            self.emit("messages.last_role", f"The last message must have role 'assistant', got {prev!r}")
 
     def seen_expected(self) -> None:
         self.file_seen_expected = True

@@ -14,7 +14,7 @@ from airflow_bedrock_ft.core.models import DataFormat
 from . import formats as F
 from .converse import ConverseValidator, DistillationPromptValidator
 from .report import WARNING
-from .validator_base import Emit, RecordValidator, ReservedScanner, quote, type_name
+from .validator_base import Emit, RecordValidator, ReservedScanner, alternation_message, quote, type_name
 
 __all__ = [
     "VALIDATORS", "AnthropicValidator", "ContinuedPreTrainingValidator", "ConverseValidator",
@@ -102,14 +102,8 @@ class AnthropicValidator(RecordValidator):
 
     def check(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
         emit = self.emit
-        msgs = record.get("messages")
-        if type(msgs) is not list:
-            if msgs is None:
-                if self.wrong_shape(record):
-                    return None
-                emit("field.required", "Missing required field 'messages'")
-            else:
-                emit("field.type", f"Field 'messages' must be an array, got {type_name(msgs)}")
+        msgs = self.messages_of(record)
+        if msgs is None:
             return None
         # A whole Converse record is the wrong format; a string-content record with one list
         # content is this format with a type error, reported per field below.
@@ -139,17 +133,7 @@ class AnthropicValidator(RecordValidator):
                 prev = None
                 continue
             role = msg.get("role")
-            if role != "user" and role != "assistant":
-                if role is None:
-                    emit("field.required", f"{where} is missing 'role'")
-                else:
-                    emit("messages.role", f"{where}.role {quote(role)} must be 'user' or 'assistant'")
-            elif i == 0 and role != "user":
-                emit("messages.first_role", "The first message must have role 'user', got 'assistant'")
-            elif role == prev:
-                emit("messages.alternation", f"{where} has role {role!r} like the message before it; "
-                                             f"roles must alternate user/assistant")
-            prev = role if type(role) is str else None
+            prev = self.check_role(role, i, prev, where)
             content = msg.get("content")
             if type(content) is str:
                 if not content or content.isspace():
@@ -163,8 +147,7 @@ class AnthropicValidator(RecordValidator):
                 emit("field.required", f"{where} is missing 'content'")
             else:
                 emit("field.type", f"{where}.content must be a string, got {type_name(content)}")
-        if prev is not None and prev != "assistant":
-            emit("messages.last_role", f"The last message must have role 'assistant', got {prev!r}")
+        self.check_last_role(prev)
         return in_chars, out_chars, 0
 
 
@@ -175,14 +158,8 @@ class RftValidator(RecordValidator):
 
     def check(self, record: dict[str, Any]) -> tuple[int, int, int] | None:
         emit = self.emit
-        msgs = record.get("messages")
-        if type(msgs) is not list:
-            if msgs is None:
-                if self.wrong_shape(record):
-                    return None
-                emit("field.required", "Missing required field 'messages'")
-            else:
-                emit("field.type", f"Field 'messages' must be an array, got {type_name(msgs)}")
+        msgs = self.messages_of(record)
+        if msgs is None:
             return None
         self.file_seen_expected = True
         if not msgs:
@@ -202,8 +179,7 @@ class RftValidator(RecordValidator):
                     emit("messages.role", f"{where}: a 'system' message may only come first")
             elif role == "user" or role == "assistant":
                 if role == prev:
-                    emit("messages.alternation", f"{where} has role {role!r} like the message before it; "
-                                                 f"roles must alternate user/assistant")
+                    emit("messages.alternation", alternation_message(where, role))
                 users += role == "user"
             elif role is None:
                 emit("field.required", f"{where} is missing 'role'")
