@@ -1,7 +1,9 @@
-"""Fixtures for the emulator's HTTP tests: clients, a bucket with data, job requests."""
+"""Fixtures for the emulator's HTTP tests: an Airflow connection, clients, a bucket with data,
+job requests."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +11,16 @@ from typing import Any
 import pytest
 
 from .helpers import COUNTRIES, NO_RETRY, NOVA, ROLE, converse_record, jsonl
+
+
+@pytest.fixture
+def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Id of an Airflow connection to the emulator whose clients do not retry by themselves,
+    so operators, sensors and triggers must cope with errors alone."""
+    conn = emulator.connection()
+    conn["extra"]["config_kwargs"] = {"retries": {"max_attempts": 1, "mode": "standard"}}
+    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMU", json.dumps(conn))
+    return "bedrock_emu"
 
 
 @pytest.fixture

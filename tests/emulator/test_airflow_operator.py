@@ -25,15 +25,6 @@ FAILURE = "Encountered an internal error when processing the request."
 
 
 @pytest.fixture
-def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An Airflow connection to the emulator whose clients do not retry by themselves."""
-    conn = emulator.connection()
-    conn["extra"]["config_kwargs"] = {"retries": {"max_attempts": 1, "mode": "standard"}}
-    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMU", json.dumps(conn))
-    return "bedrock_emu"
-
-
-@pytest.fixture
 def context() -> dict[str, Any]:
     ti = mock.Mock(dag_id="tune_dag", task_id="tune", run_id=f"manual__{uuid.uuid4().hex}", map_index=-1)
     return {"ti": ti}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from unittest import mock
 
@@ -19,14 +18,6 @@ from airflow_bedrock_ft.sensors.bedrock_ft import BedrockFineTuneJobCompletedSen
 from .helpers import NO_RETRY, phase, wait_for
 
 FAILURE = "Amazon S3 perms missing (PutObject): Could not validate PutObject permissions"
-
-
-@pytest.fixture
-def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    conn = emulator.connection()
-    conn["extra"]["config_kwargs"] = {"retries": {"max_attempts": 1, "mode": "standard"}}
-    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMU", json.dumps(conn))
-    return "bedrock_emu"
 
 
 @pytest.fixture

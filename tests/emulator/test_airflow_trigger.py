@@ -18,15 +18,6 @@ from .helpers import NO_RETRY, phase, wait_for
 BURST_SECONDS = 5.0
 
 
-@pytest.fixture
-def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A connection to the emulator whose clients do not retry: the trigger must cope alone."""
-    conn = emulator.connection()
-    conn["extra"]["config_kwargs"] = {"retries": {"max_attempts": 1, "mode": "standard"}}
-    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMU", json.dumps(conn))
-    return "bedrock_emu"
-
-
 class CountingHook(BedrockFineTuneHook):
     """The real hook, counting the errors its polls ran into."""
 
