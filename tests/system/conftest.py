@@ -19,10 +19,15 @@ E2E_BUCKET = "e2e-bucket"
 
 @pytest.fixture(scope="session")
 def e2e_emulator() -> Iterator[Any]:
-    """An emulator of its own: other tests reset the shared one between tests."""
+    """An emulator of its own: other tests reset the shared one between tests.
+
+    Jobs take about 15 s: a trigger that fires before the scheduler has processed the
+    executor's report of the deferral makes Airflow 3.3 fail the task ("state changed
+    externally"), a race that real jobs, which run for hours, never meet.
+    """
     from airflow_bedrock_ft.emulator import start_emulator
 
-    with start_emulator(port=0, s3_port=0, time_scale=0.002) as emu:
+    with start_emulator(port=0, s3_port=0, time_scale=0.03) as emu:
         yield emu
 
 
