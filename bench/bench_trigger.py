@@ -541,6 +541,7 @@ def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         elif all(isinstance(v, (int, float)) for v in values):
             out[key] = statistics.median(values)  # type: ignore[type-var]
     out["all_polled_timed_out"] = any(r.get("all_polled_timed_out") for r in ok)
+    out["error_samples"] = sorted({e for r in ok for e in r.get("error_samples", [])})[:5]
     out["runs"] = runs
     return out
 
