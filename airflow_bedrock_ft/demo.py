@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The example DAG reads its settings from the environment; poll often against the emulator.
     os.environ.setdefault("BEDROCK_FT_POLL_INTERVAL", "2")
 
+    # Keep the output to what the demo reports: Airflow's own deprecation notices are noise here.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     from airflow_bedrock_ft.emulator import start_emulator
 
     try:
