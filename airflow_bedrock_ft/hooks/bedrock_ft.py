@@ -8,6 +8,11 @@ Asynchronous calls share one aiobotocore client per event loop and per (connecti
 region, endpoint): a triggerer running hundreds of waits keeps a handful of clients and
 connection pools instead of building a session, resolving credentials and opening a pool per
 trigger and per poll.
+
+The poll of a wait (:meth:`BedrockFineTuneHook.aget_job`) skips botocore's per-request
+machinery: it signs a GET with the shared client's own signer and credentials and sends it
+through the client's own HTTP session (see :class:`_LeanJobGetter`), falling back to the
+client's ``get_model_customization_job`` when those pieces are not available.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import http.client
+import logging
 import random
 import sys
 import time
@@ -22,7 +29,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
 from botocore.exceptions import ClientError, HTTPClientError, SSLError
@@ -54,6 +63,8 @@ TRANSIENT_ERROR_CODES = frozenset(
 #: so the operator confirms a clash by looking the name up.
 NAME_IN_USE_ERROR_CODES = frozenset({"ValidationException", "ConflictException", "ResourceInUseException"})
 
+log = logging.getLogger(__name__)
+
 #: Longest wait between two polls after transient errors, in seconds.
 MAX_TRANSIENT_DELAY = 300.0
 
@@ -74,7 +85,9 @@ def is_transient_error(exc: BaseException) -> bool:
         if error_code(exc) in TRANSIENT_ERROR_CODES:
             return True
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return isinstance(status, int) and status >= 500
+        # 429 whatever the code: a proxy or gateway in front of Bedrock may throttle with a
+        # body that carries no AWS error code.
+        return isinstance(status, int) and (status >= 500 or status == 429)
     if isinstance(exc, SSLError):
         return False
     if isinstance(exc, (BotoConnectionError, HTTPClientError, ConnectionError, asyncio.TimeoutError)):
@@ -220,6 +233,276 @@ def shared_async_client_stats() -> dict[str, int]:
     if entry is None:
         return {"clients": 0, "resolutions": 0}
     return {"clients": len(entry.clients), "resolutions": entry.resolutions}
+
+
+# --- lean GetModelCustomizationJob --------------------------------------------------------------
+
+_GET_JOB = "GetModelCustomizationJob"
+_GET_JOB_PATH = "/model-customization-jobs/"
+
+
+def client_error_from_response(
+    status: int, headers: Mapping[str, str], body: bytes, exceptions: Any = None
+) -> ClientError:
+    """The ``ClientError`` botocore raises for a non-2xx restJson answer of GetModelCustomizationJob.
+
+    The code comes from the ``x-amzn-ErrorType`` header, else the body's ``code``/``Code``, else
+    its ``__type``, else the HTTP status, with any ``:``/``#`` decoration removed; the message
+    from the body's ``message``/``Message`` (the body itself when it is not JSON). An empty or
+    HTML 5xx answer gets the status as code and the reason phrase as message. ``exceptions``
+    is a client's ``exceptions`` factory: when given, the error is the modeled class
+    (``ResourceNotFoundException``, ...) the client itself would raise.
+
+    :param status: HTTP status.
+    :param headers: response headers with lower-case names.
+    :param body: response body.
+    :param exceptions: ``client.exceptions`` of the client the request stands in for.
+    """
+    stripped = body.strip()
+    code: Any
+    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+        # A load balancer's page rather than the service's answer: botocore ignores headers
+        # and body alike here.
+        code, message = str(status), http.client.responses.get(status, "")
+    else:
+        document: Any
+        try:
+            document = orjson.loads(stripped) if stripped else {}
+        except orjson.JSONDecodeError:
+            document = {"message": body.decode("utf-8", "replace")}
+        if not isinstance(document, dict):
+            document = {}
+        code = headers.get("x-amzn-errortype")
+        if code is None:
+            code = document.get("code", document.get("Code"))
+        if code is None:
+            code = document.get("__type") or str(status)
+        message = document.get("message", document.get("Message", ""))
+    if isinstance(code, str):
+        code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+    metadata: dict[str, Any] = {"HTTPStatusCode": status, "HTTPHeaders": dict(headers), "RetryAttempts": 0}
+    if "x-amzn-requestid" in headers:
+        metadata["RequestId"] = headers["x-amzn-requestid"]
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
+    error_class = ClientError
+    if exceptions is not None:
+        with contextlib.suppress(Exception):
+            error_class = exceptions.from_code(code)
+    return error_class(response, _GET_JOB)
+
+
+class _UnsupportedShape(Exception):
+    """The response shape has members the lean parser does not reproduce."""
+
+
+def _conversion_plan(shape: Any) -> Any:
+    """What must change in a JSON document of ``shape`` to equal botocore's parse of it.
+
+    A callable for a leaf to convert (timestamps, floats), a dict of member plans for a
+    structure, ``("list"|"map", plan)`` for containers, or None when nothing changes.
+
+    :raises _UnsupportedShape: for members bound to headers or renamed on the wire, blobs and
+        event streams, which would need botocore's parser.
+    """
+    kind = shape.type_name
+    if kind == "timestamp":
+        return parse_timestamp
+    if kind in ("float", "double"):
+        return float
+    if kind == "blob" or shape.serialization.get("eventstream"):
+        raise _UnsupportedShape(shape.name)
+    if kind == "structure":
+        plan = {}
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            if location or member.serialization.get("name", name) != name:
+                raise _UnsupportedShape(f"{shape.name}.{name}")
+            sub = _conversion_plan(member)
+            if sub is not None:
+                plan[name] = sub
+        return plan or None
+    if kind == "list":
+        sub = _conversion_plan(shape.member)
+        return None if sub is None else ("list", sub)
+    if kind == "map":
+        sub = _conversion_plan(shape.value)
+        return None if sub is None else ("map", sub)
+    return None
+
+
+def _apply_plan(plan: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(plan, dict):
+        if isinstance(value, dict):
+            for name, sub in plan.items():
+                if name in value:
+                    value[name] = _apply_plan(sub, value[name])
+        return value
+    if isinstance(plan, tuple):
+        kind, sub = plan
+        if kind == "list" and isinstance(value, list):
+            return [_apply_plan(sub, item) for item in value]
+        if kind == "map" and isinstance(value, dict):
+            return {key: _apply_plan(sub, item) for key, item in value.items()}
+        return value
+    return plan(value)
+
+
+class _LeanJobGetter:
+    """GetModelCustomizationJob through the pieces of one aiobotocore client, without its pipeline.
+
+    botocore spends most of a poll's CPU on work that is the same for every poll of a job:
+    validating and serialising parameters, resolving the endpoint, running event handlers,
+    building the user agent, parsing the response against the model. This getter does that
+    work once per client, through botocore itself (endpoint rules, auth scheme, output shape),
+    and per request only signs a GET with the client's signer (SigV4, with the client's
+    credentials frozen for the request, so refreshable and assumed-role credentials keep
+    refreshing) and sends it through the client's own HTTP session (its proxies, TLS
+    settings, timeouts and connection pool; connection failures become botocore's
+    exceptions there). Bodies are parsed with orjson and converted where the model says
+    botocore would (timestamps, floats); non-2xx answers raise the client's own
+    ``ClientError`` classes. There are no automatic retries: waits retry transient errors
+    themselves with backoff.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        http_session: Any,
+        signer: Any,
+        signing_name: str,
+        region_name: str,
+        plan: Any,
+        exceptions: Any,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + _GET_JOB_PATH
+        self.headers = dict(headers)
+        self.http_session = http_session
+        self.signer = signer
+        self.signing_name = signing_name
+        self.region_name = region_name
+        self.plan = plan
+        self.exceptions = exceptions
+
+    @classmethod
+    async def for_client(cls, client: Any) -> _LeanJobGetter:
+        """Look up, once, everything a poll needs from ``client``.
+
+        :raises Exception: when a piece is missing or the configuration needs botocore's
+            full pipeline (non-SigV4 auth such as bearer tokens, an unexpected model).
+        """
+        from aiobotocore.httpsession import AIOHTTPSession
+        from aiobotocore.signers import AioRequestSigner
+
+        signer = client._request_signer
+        http_session = client._endpoint.http_session
+        if not isinstance(signer, AioRequestSigner) or not isinstance(http_session, AIOHTTPSession):
+            raise TypeError(f"unexpected signer {signer!r} or HTTP session {http_session!r}")
+        if signer.signature_version != "v4":
+            raise ValueError(f"signature version {signer.signature_version!r} is not SigV4")
+        service_model = client.meta.service_model
+        operation = service_model.operation_model(_GET_JOB)
+        if operation.http.get("method") != "GET" or operation.http.get("requestUri") != (
+            _GET_JOB_PATH + "{jobIdentifier}"
+        ):
+            raise ValueError(f"unexpected HTTP binding {operation.http!r}")
+        if operation.auth_type not in (None, "v4") or service_model.resolved_protocol != "rest-json":
+            raise ValueError("operation needs botocore's own auth or protocol handling")
+        base_url = client.meta.endpoint_url
+        headers: dict[str, str] = {}
+        signing_name = signer.signing_name
+        region_name = signer.region_name
+        resolver = getattr(client, "_ruleset_resolver", None)
+        if resolver is not None:
+            # The same endpoint rules botocore applies per call (FIPS, dual-stack, custom
+            # endpoints); their inputs do not depend on the job identifier.
+            endpoint = await resolver.construct_endpoint(
+                operation_model=operation, call_args={"jobIdentifier": "x"}, request_context={}
+            )
+            base_url = endpoint.url
+            headers.update(endpoint.headers)
+            schemes = endpoint.properties.get("authSchemes")
+            if schemes:
+                auth_type, signing = resolver.auth_schemes_to_signing_ctx(schemes)
+                if auth_type != "v4":
+                    raise ValueError(f"endpoint auth scheme {auth_type!r} is not SigV4")
+                signing_name = signing.get("signing_name", signing_name)
+                region_name = signing.get("region", region_name)
+        user_agent = getattr(client, "_user_agent_creator", None)
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent.to_string()
+        return cls(
+            base_url=base_url,
+            headers=headers,
+            http_session=http_session,
+            signer=signer,
+            signing_name=signing_name,
+            region_name=region_name,
+            plan=_conversion_plan(operation.output_shape),
+            exceptions=client.exceptions,
+        )
+
+    async def get_job(self, job_identifier: str) -> dict[str, Any]:
+        """GetModelCustomizationJob as botocore returns it, without ``ResponseMetadata``.
+
+        :param job_identifier: job ARN or job name.
+        """
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(
+            method="GET", url=self.base_url + quote(job_identifier, safe=""), headers=self.headers
+        )
+        # get_auth_instance freezes the signer's credentials per call: refreshable ones
+        # (assumed roles, SSO, instance profiles) renew themselves here as in botocore.
+        auth = await self.signer.get_auth_instance(
+            signing_name=self.signing_name, region_name=self.region_name, signature_version="v4"
+        )
+        auth.add_auth(request)
+        response = await self.http_session.send(request.prepare())
+        body = await response.content
+        if not 200 <= response.status_code < 300:
+            raise client_error_from_response(response.status_code, response.headers, body, self.exceptions)
+        job = orjson.loads(body)
+        if self.plan is not None:
+            _apply_plan(self.plan, job)
+        return job
+
+
+# One getter per client, or None where the client needs its full pipeline. A task, so that the
+# polls that start together on a new client wait for one lookup.
+_LEAN_GETTERS: weakref.WeakKeyDictionary[Any, asyncio.Future[_LeanJobGetter | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_fallback_logged = False
+
+
+async def _build_lean_getter(client: Any) -> _LeanJobGetter | None:
+    global _fallback_logged
+    try:
+        return await _LeanJobGetter.for_client(client)
+    except Exception as exc:
+        if not _fallback_logged:
+            _fallback_logged = True
+            log.debug("Polling through botocore's full pipeline: %r", exc)
+        return None
+
+
+async def lean_job_getter(client: Any) -> _LeanJobGetter | None:
+    """The lean GetModelCustomizationJob of ``client``, or None to call the client itself.
+
+    :param client: an aiobotocore ``bedrock`` client.
+    """
+    try:
+        future = _LEAN_GETTERS.get(client)
+    except TypeError:  # not weakly referenceable: not an aiobotocore client
+        return None
+    if future is None:
+        future = _LEAN_GETTERS[client] = asyncio.ensure_future(_build_lean_getter(client))
+    # Shielded: one poll being cancelled must not cancel the lookup the others wait for.
+    return await asyncio.shield(future)
 
 
 class BedrockFineTuneHook(AwsBaseHook):
@@ -466,9 +749,15 @@ class BedrockFineTuneHook(AwsBaseHook):
     async def aget_job(self, job_identifier: str) -> dict[str, Any]:
         """Return GetModelCustomizationJob for a job ARN or name, without blocking the loop.
 
+        Sent through :class:`_LeanJobGetter` when the shared client allows it; the result is
+        the same dict either way.
+
         :param job_identifier: job ARN or job name.
         """
         client = await self.get_shared_async_client()
+        getter = await lean_job_getter(client)
+        if getter is not None:
+            return await getter.get_job(job_identifier)
         response = await client.get_model_customization_job(jobIdentifier=job_identifier)
         return _strip_metadata(response)
 
