@@ -411,6 +411,17 @@ class _LeanJobGetter:
             raise ValueError(f"unexpected HTTP binding {operation.http!r}")
         if operation.auth_type not in (None, "v4") or service_model.resolved_protocol != "rest-json":
             raise ValueError("operation needs botocore's own auth or protocol handling")
+        # The endpoint is resolved once per client below, which holds only while no endpoint
+        # parameter comes from the request; checksums and streams need botocore's handlers.
+        if (
+            operation.context_parameters
+            or operation.static_context_parameters
+            or operation.operation_context_parameters
+            or operation.http_checksum
+            or operation.has_streaming_output
+            or operation.has_event_stream_output
+        ):
+            raise ValueError("operation needs per-request endpoint, checksum or stream handling")
         base_url = client.meta.endpoint_url
         headers: dict[str, str] = {}
         signing_name = signer.signing_name
