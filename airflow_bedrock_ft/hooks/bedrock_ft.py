@@ -34,6 +34,7 @@ from urllib.parse import quote
 import orjson
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, HTTPClientError, SSLError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -461,8 +462,6 @@ class _LeanJobGetter:
 
         :param job_identifier: job ARN or job name.
         """
-        from botocore.awsrequest import AWSRequest
-
         request = AWSRequest(
             method="GET", url=self.base_url + quote(job_identifier, safe=""), headers=self.headers
         )

@@ -95,9 +95,11 @@ def test_lean_poll_returns_what_botocore_returns(
 
 
 def test_lean_poll_by_name_matches_botocore(emulator: Any, job_request: Any, aws_conn: str) -> None:
-    request = job_request()
-    emulator.client("bedrock", config=NO_RETRY).create_model_customization_job(**request)
-    lean, full = asyncio.run(_both_paths(aws_conn, request["jobName"]))
+    arn = _held_job(emulator, job_request)  # held, so the two polls see the same state
+    name = emulator.client("bedrock", config=NO_RETRY).get_model_customization_job(jobIdentifier=arn)[
+        "jobName"
+    ]
+    lean, full = asyncio.run(_both_paths(aws_conn, name))
     full.pop("ResponseMetadata")
     assert lean == full
 
