@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime
 import importlib
-import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -36,16 +35,21 @@ _HOOK_MODULE = "airflow_bedrock_ft.hooks.bedrock_ft"
 _BACKGROUND: set[asyncio.Future[None]] = set()
 
 
+_HOOKS: Any = None
+
+
 async def _hook_module() -> Any:
     """The hook module, imported in a thread the first time.
 
     Importing it pulls in boto3 and aiobotocore (over a second when cold): done inside the
     triggerer's event loop, that would stall every other trigger.
     """
-    module = sys.modules.get(_HOOK_MODULE)
-    if module is None:
-        module = await asyncio.to_thread(importlib.import_module, _HOOK_MODULE)
-    return module
+    global _HOOKS
+    if _HOOKS is None:
+        # Not sys.modules: while one wait's thread is still importing, the entry is there but
+        # half initialised. import_module blocks on the module's import lock until it is done.
+        _HOOKS = await asyncio.to_thread(importlib.import_module, _HOOK_MODULE)
+    return _HOOKS
 
 
 def _age(created: Any) -> str:

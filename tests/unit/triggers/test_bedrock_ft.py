@@ -486,3 +486,4 @@ async def test_logs_phase_changes_with_job_age(sleeps: list[float]) -> None:
     assert len(lines) == 3
     assert "validation=InProgress" in lines[0] and "job age 2:03:" in lines[0]
     assert "training=InProgress" in lines[1]
+
