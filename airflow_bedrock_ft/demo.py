@@ -77,6 +77,10 @@ def _load_dag(dag_file: Path, dag_id: str) -> Any:
     raise SystemExit(f"No DAG {dag_id!r} in {dag_file}; found {[d.dag_id for d in dags]}")
 
 
+def _loss(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
     from airflow_bedrock_ft.core import metrics
 
@@ -122,11 +126,8 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
         print("Per-epoch loss (from the job's metrics artifacts in S3):")
         print("  epoch  training_loss  validation_loss")
         for row in summary_["per_epoch"]:
-            tl, vl = row.get("training_loss"), row.get("validation_loss")
-            print(
-                f"  {row['epoch']:>5}  {tl if tl is None else format(tl, '13.4f'):>13}  "
-                f"{vl if vl is None else format(vl, '15.4f'):>15}"
-            )
+            tl, vl = (_loss(row.get(k)) for k in ("training_loss", "validation_loss"))
+            print(f"  {row['epoch']:>5}  {tl:>13}  {vl:>15}")
     return ok
 
 

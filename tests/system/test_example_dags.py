@@ -1,5 +1,6 @@
-"""The example DAGs users copy: every file parses, and the sweep runs end to end with
-``dag.test()`` against the emulator through the demo command."""
+"""The example DAGs users copy: every file parses, and each runs end to end with
+``dag.test()`` against the emulator through the demo command (the main pipeline runs under a
+real scheduler and triggerer in ``test_e2e.py``)."""
 
 from __future__ import annotations
 
@@ -33,20 +34,36 @@ def test_every_example_dag_parses_without_errors(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
-    assert {"bedrock_fine_tune_pipeline", "bedrock_hyperparameter_sweep"} <= set(result["dags"])
+    assert {
+        "bedrock_fine_tune_pipeline",
+        "bedrock_hyperparameter_sweep",
+        "bedrock_continued_pretraining",
+        "bedrock_distillation",
+    } <= set(result["dags"])
     assert len(result["dags"]) == len(list(DAGS.glob("*.py")))
 
 
 @pytest.mark.e2e
-def test_sweep_runs_one_job_per_learning_rate(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("dag_file", "dag_id", "jobs", "extra_env"),
+    [
+        ("hyperparameter_sweep.py", "bedrock_hyperparameter_sweep", 2, {"BEDROCK_FT_LEARNING_RATES": "0.00001,0.001"}),
+        ("continued_pretraining.py", "bedrock_continued_pretraining", 1, {}),
+        ("distillation.py", "bedrock_distillation", 1, {}),
+    ],
+)
+def test_example_dag_runs_its_jobs_to_completion(
+    tmp_path: Path, dag_file: str, dag_id: str, jobs: int, extra_env: dict[str, str]
+) -> None:
+    """Each example runs with dag.test() against the emulator; every job it submits completes."""
     env = _env(tmp_path)
-    env.update({"BEDROCK_FT_LEARNING_RATES": "0.00001,0.001", "BEDROCK_FT_POLL_INTERVAL": "1"})
+    env.update({"BEDROCK_FT_POLL_INTERVAL": "1", **extra_env})
     done = subprocess.run(
-        [sys.executable, "-m", "airflow_bedrock_ft.cli", "demo", "--dag-file", str(DAGS / "hyperparameter_sweep.py"),
-         "--dag-id", "bedrock_hyperparameter_sweep", "--time-scale", "0.001"],
+        [sys.executable, "-m", "airflow_bedrock_ft.cli", "demo", "--dag-file", str(DAGS / dag_file),
+         "--dag-id", dag_id, "--time-scale", "0.001"],
         env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     out = done.stdout
-    assert out.count("Status   Completed") == 2, out
+    assert out.count("Status   Completed") == jobs, out
     assert "DAG run success" in out, out
