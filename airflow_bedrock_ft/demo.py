@@ -77,6 +77,16 @@ def _load_dag(dag_file: Path, dag_id: str) -> Any:
     raise SystemExit(f"No DAG {dag_id!r} in {dag_file}; found {[d.dag_id for d in dags]}")
 
 
+def _task_states(dag_run: Any) -> str:
+    try:
+        tis = sorted(dag_run.get_task_instances(), key=lambda ti: (ti.start_date is None, ti.start_date))
+    except Exception:  # the summary line is a courtesy; never fail the demo over it
+        return "unknown"
+    return ", ".join(
+        f"{ti.task_id}{'' if ti.map_index < 0 else f'[{ti.map_index}]'}={ti.state}" for ti in tis
+    )
+
+
 def _loss(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -193,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             watcher.stop()
             state = str(getattr(dag_run, "state", "unknown"))
             jobs_ok = _print_report(emu, watcher, s3, bedrock)
-            print(f"\nDAG run {state} in {time.monotonic() - started:.1f} s")
+            print(f"\nTasks    {_task_states(dag_run)}")
+            print(f"DAG run {state} in {time.monotonic() - started:.1f} s")
             return 0 if jobs_ok and state.endswith("success") else 1
     finally:
         if not args.keep:

@@ -39,6 +39,7 @@ def test_every_example_dag_parses_without_errors(tmp_path: Path) -> None:
         "bedrock_hyperparameter_sweep",
         "bedrock_continued_pretraining",
         "bedrock_distillation",
+        "bedrock_retraining_cron",
     } <= set(result["dags"])
     assert len(result["dags"]) == len(list(DAGS.glob("*.py")))
 
@@ -50,6 +51,7 @@ def test_every_example_dag_parses_without_errors(tmp_path: Path) -> None:
         ("hyperparameter_sweep.py", "bedrock_hyperparameter_sweep", 2, {"BEDROCK_FT_LEARNING_RATES": "0.00001,0.001"}),
         ("continued_pretraining.py", "bedrock_continued_pretraining", 1, {}),
         ("distillation.py", "bedrock_distillation", 1, {}),
+        ("retraining_cron.py", "bedrock_retraining_cron", 1, {}),
     ],
 )
 def test_example_dag_runs_its_jobs_to_completion(
@@ -67,3 +69,5 @@ def test_example_dag_runs_its_jobs_to_completion(
     out = done.stdout
     assert out.count("Status   Completed") == jobs, out
     assert "DAG run success" in out, out
+    tasks = out.split("Tasks    ", 1)[1].splitlines()[0]
+    assert all(part.endswith("=success") for part in tasks.split(", ")), tasks
