@@ -116,6 +116,45 @@ def transient_delay(poll_interval: float, failures: int) -> float:
     return jittered(min(cap, base * (2 ** max(0, failures - 1))))
 
 
+class PollTracker:
+    """Bookkeeping of one wait, shared by the blocking wait and the trigger so that both count
+    attempts, back off after transient errors and notice status or phase changes alike.
+
+    :param poll_interval: seconds between polls while the job runs.
+    :param max_attempts: polls before giving up; None for no limit.
+    """
+
+    def __init__(self, poll_interval: float, max_attempts: int | None = None) -> None:
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.attempts = 0
+        self.failures = 0
+        self._seen: tuple[Any, str] | None = None
+
+    def transient_error(self) -> float:
+        """Record a poll that failed transiently; returns the delay before the next one."""
+        self.attempts += 1
+        self.failures += 1
+        return transient_delay(self.poll_interval, self.failures)
+
+    def answered(self, job: Mapping[str, Any]) -> bool:
+        """Record a poll that returned ``job``; True when its status or phases changed."""
+        self.attempts += 1
+        self.failures = 0
+        seen = (job.get("status"), phase_summary(job))
+        changed, self._seen = seen != self._seen, seen
+        return changed
+
+    def next_delay(self) -> float:
+        """Delay before the next poll of a running job."""
+        return jittered(self.poll_interval)
+
+    @property
+    def out_of_attempts(self) -> bool:
+        """True once ``max_attempts`` polls have been made."""
+        return self.max_attempts is not None and self.attempts >= self.max_attempts
+
+
 def parse_timestamp(value: Any) -> datetime.datetime:
     """Parse a timestamp of a Bedrock response, quickly for the ISO 8601 strings it sends.
 
@@ -645,48 +684,42 @@ class BedrockFineTuneHook(AwsBaseHook):
             is left running (the caller decides whether to stop it).
         """
         started = time.monotonic()
-        attempts = failures = 0
-        last_phase: str | None = None
+        tracker = PollTracker(poll_interval, max_attempts)
         job: dict[str, Any] = {}
         while True:
-            attempts += 1
             try:
                 job = self.get_job(job_identifier)
             except Exception as exc:
                 if not is_transient_error(exc):
                     raise
-                failures += 1
-                delay = transient_delay(poll_interval, failures)
+                delay = tracker.transient_error()
                 self.log.warning(
                     "Transient error polling job %s (%s, %d in a row); retrying in %.1f s.",
                     job_identifier,
                     error_code(exc) or type(exc).__name__,
-                    failures,
+                    tracker.failures,
                     delay,
                 )
             else:
-                failures = 0
                 status = job["status"]
-                phase = phase_summary(job)
-                if phase != last_phase:
+                if tracker.answered(job):
                     self.log.info(
                         "Job %s: status %s %s (%.0f s elapsed).",
                         job.get("jobArn", job_identifier),
                         status,
-                        phase,
+                        phase_summary(job),
                         time.monotonic() - started,
                     )
-                    last_phase = phase
                 if classify(status) is not Outcome.RUNNING:
                     return job
-                delay = jittered(poll_interval)
+                delay = tracker.next_delay()
             elapsed = time.monotonic() - started
-            if max_attempts is not None and attempts >= max_attempts:
+            if tracker.out_of_attempts:
                 raise JobTimeoutError(
                     job_arn=job.get("jobArn") or job_identifier,
                     job_name=job.get("jobName"),
                     job_status=job.get("status"),
-                    waited=f"{attempts} attempts",
+                    waited=f"{tracker.attempts} attempts",
                     stopped=False,
                 )
             if timeout is not None:

@@ -195,21 +195,13 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
         """The polling loop behind :meth:`run`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from airflow_bedrock_ft.hooks.bedrock_ft import (
-            error_code,
-            is_transient_error,
-            jittered,
-            transient_delay,
-        )
+        from airflow_bedrock_ft.hooks.bedrock_ft import PollTracker, error_code, is_transient_error
 
         hook = self._hook()
         started = time.monotonic()
-        attempts = failures = 0
-        last_phase = self.last_phase
-        last_status: str | None = None
+        tracker = PollTracker(self.poll_interval, self.max_attempts)
         job: dict[str, Any] | None = None
         while True:
-            attempts += 1
             try:
                 job = await hook.aget_job(self.job_arn)
             except Exception as exc:
@@ -226,29 +218,25 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                         error_code=code or type(exc).__name__,
                     )
                     return
-                failures += 1
-                delay = transient_delay(self.poll_interval, failures)
+                delay = tracker.transient_error()
                 self.log.warning(
                     "Transient error polling %s (%s, %d in a row); retrying in %.1f s.",
                     self.job_arn,
                     error_code(exc) or type(exc).__name__,
-                    failures,
+                    tracker.failures,
                     delay,
                 )
             else:
-                failures = 0
                 status = job.get("status")
-                phase = phase_summary(job)
-                if phase != last_phase or status != last_status:
+                if tracker.answered(job):
                     self.log.info(
                         "Job %s: status %s %s (job age %s, %.0f s in this trigger).",
                         self.job_arn,
                         status,
-                        phase,
+                        phase_summary(job),
                         _age(job.get("creationTime")),
                         time.monotonic() - started,
                     )
-                    last_phase, last_status = phase, status
                 try:
                     outcome = classify(status or "")
                 except UnknownStatusError as exc:
@@ -264,13 +252,13 @@ class BedrockFineTuneJobCompletedTrigger(BaseTrigger):
                     reason = "stopped" if status == "Stopped" else "failed"
                     yield self._event("error", reason, message, job)
                     return
-                delay = jittered(self.poll_interval)
+                delay = tracker.next_delay()
 
-            if self.max_attempts is not None and attempts >= self.max_attempts:
+            if tracker.out_of_attempts:
                 yield self._event(
                     "timeout",
                     "max_attempts",
-                    f"Job {self.job_arn} still {(job or {}).get('status')} after {attempts} polls.",
+                    f"Job {self.job_arn} still {(job or {}).get('status')} after {tracker.attempts} polls.",
                     job,
                 )
                 return
