@@ -119,20 +119,7 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
             f"Final loss    training {job.get('trainingMetrics', {}).get('trainingLoss')}, validation "
             f"{[v.get('validationLoss') for v in job.get('validationMetrics', [])]}"
         )
-        output = job["outputDataConfig"]["s3Uri"]
-        bucket, _, prefix = output.removeprefix("s3://").partition("/")
-        job_id = job["jobArn"].rsplit("/", 1)[-1]
-        listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
-        keys = [o["Key"] for o in listing.get("Contents", [])]
-        found = metrics.find_metric_keys(keys, job_id)
-        training_rows = validation_rows = None
-        if found.get("training"):
-            body = s3.get_object(Bucket=bucket, Key=found["training"])["Body"].read()
-            training_rows = metrics.parse_training_metrics(body)
-        if found.get("validation"):
-            body = s3.get_object(Bucket=bucket, Key=found["validation"])["Body"].read()
-            validation_rows = metrics.parse_validation_metrics(body)
-        summary_ = metrics.summarize(training_rows or [], validation_rows or [])
+        summary_ = metrics.load_job_metrics(s3, job["outputDataConfig"]["s3Uri"], job["jobArn"])
         print("Per-epoch loss (from the job's metrics artifacts in S3):")
         print("  epoch  training_loss  validation_loss")
         for row in summary_["per_epoch"]:
