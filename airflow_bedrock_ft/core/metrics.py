@@ -25,6 +25,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from airflow_bedrock_ft.core.s3 import split_s3_uri
+
 __all__ = [
     "TRAINING_METRICS_NAME",
     "VALIDATION_METRICS_NAME",
@@ -233,15 +235,6 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise ValueError(f"no bucket in {uri!r}")
-    return bucket, prefix
-
-
 def load_job_metrics(s3_client: Any, output_s3_uri: str, job_id: str) -> dict[str, Any]:
     """Find, fetch and summarise the metric files of one job.
 
@@ -251,7 +244,7 @@ def load_job_metrics(s3_client: Any, output_s3_uri: str, job_id: str) -> dict[st
     :return: :func:`summarize` output plus ``training_key``, ``validation_key`` (None when
         absent), ``training_rows`` and ``validation_rows``.
     """
-    bucket, prefix = _split_s3_uri(output_s3_uri)
+    bucket, prefix = split_s3_uri(output_s3_uri)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     folder = prefix + job_folder(job_id) + "/"

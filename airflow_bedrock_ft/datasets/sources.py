@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
+from airflow_bedrock_ft.core.s3 import split_s3_uri as core_split_s3_uri
+
 Source = Union[str, "os.PathLike[str]"]
 Sources = Union[Source, Iterable[Source]]  # noqa: UP007
 
@@ -53,12 +55,10 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
     :raises DatasetSourceError: when ``uri`` is not an S3 URI with a bucket.
     """
-    if not uri.startswith("s3://"):
-        raise DatasetSourceError(f"Not an S3 URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise DatasetSourceError(f"S3 URI has no bucket: {uri!r}")
-    return bucket, key
+    try:
+        return core_split_s3_uri(uri)
+    except ValueError as exc:
+        raise DatasetSourceError(str(exc)) from None
 
 
 def as_list(sources: Sources | None) -> list[str]:

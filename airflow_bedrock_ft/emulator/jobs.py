@@ -25,6 +25,7 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from airflow_bedrock_ft.core.s3 import split_s3_uri as core_split_s3_uri
 from airflow_bedrock_ft.core.states import PHASES, PhaseStatus
 
 if TYPE_CHECKING:
@@ -55,9 +56,10 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
     :raises JobFailure: for a URI that is not a plain S3 location.
     """
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise JobFailure(f"Invalid Amazon S3 URI: {uri}")
-    bucket, _, key = uri[5:].partition("/")
+    try:
+        bucket, key = core_split_s3_uri(uri)
+    except ValueError:
+        raise JobFailure(f"Invalid Amazon S3 URI: {uri}") from None
     if not _BUCKET_RE.match(bucket) or ".." in bucket:
         raise JobFailure(f"Invalid Amazon S3 bucket name in {uri}")
     if any(part in ("..", ".") for part in key.split("/")) or "\\" in key or "\x00" in key:
