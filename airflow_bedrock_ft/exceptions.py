@@ -7,7 +7,7 @@ enough to act on a failure.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class BedrockFineTuneError(AirflowException):
@@ -47,11 +47,16 @@ def _job_ref(job_arn: str | None, job_name: str | None) -> str:
 class JobFailedError(BedrockFineTuneError):
     """The job ended ``Failed`` or ``Stopped``; the message quotes Bedrock's ``failureMessage``.
 
+    Raised as is when an automatic retry may help (the next try submits a new job); see
+    :class:`JobFailedNotRetriableError` for failures a retry cannot fix.
+
     :param job_arn: ARN of the job.
     :param job_status: the terminal status (``Failed`` or ``Stopped``).
     :param failure_message: Bedrock's ``failureMessage``, verbatim (may be empty for a stop).
     :param job_name: name of the job.
     :param console_url: link to the job in the Bedrock console, added to the message.
+    :param failure_kind: the kind :func:`airflow_bedrock_ft.core.failures.classify_failure` gave.
+    :param hint: what to do next; a default for the status is used when not given.
     """
 
     def __init__(
@@ -62,27 +67,29 @@ class JobFailedError(BedrockFineTuneError):
         failure_message: str | None,
         job_name: str | None = None,
         console_url: str | None = None,
+        failure_kind: str | None = None,
+        hint: str | None = None,
     ) -> None:
         ref = _job_ref(job_arn, job_name)
-        if job_status == "Stopped":
-            head = f"Bedrock model customization job {ref} was stopped (status Stopped)."
-            hint = (
-                "A stopped job cannot be resumed and produced no custom model. Clear the task "
-                "(or let it retry) to submit a new job."
+        if job_status in ("Stopped", "Stopping"):
+            head = f"Bedrock model customization job {ref} was stopped (status {job_status})."
+            default_hint = (
+                "A stopped job cannot be resumed and produced no custom model. Automatic retries "
+                "do not train it again. To train again on purpose, start a new DAG run, or set "
+                "resubmit_stopped=True on the task and clear it."
             )
         else:
             head = f"Bedrock model customization job {ref} ended with status {job_status}."
-            hint = (
-                "Fix the cause Bedrock reports (often the training data format or size, or the "
-                "IAM role's access to the S3 input and output locations), then clear the task "
-                "to submit a new job."
-            )
+            default_hint = "The next try of the task submits a new job."
         reason = (
             f"Bedrock's failureMessage: {failure_message}"
             if failure_message
             else "Bedrock gave no failureMessage."
         )
-        lines = [head, reason, hint]
+        lines = [head, reason]
+        if failure_kind:
+            lines.append(f"Failure kind: {failure_kind}.")
+        lines.append(hint or default_hint)
         if console_url:
             lines.append(f"Console: {console_url}")
         super().__init__(
@@ -92,6 +99,15 @@ class JobFailedError(BedrockFineTuneError):
             job_status=job_status,
             failure_message=failure_message,
         )
+        self.failure_kind = failure_kind
+
+
+class JobFailedNotRetriableError(JobFailedError, AirflowFailException):
+    """The job was stopped, or failed in a way a retry fails again: the task fails without retries.
+
+    Data, permission, quota, validation and unknown failures, and every stop (whoever stopped
+    the job), end here; the message says what to fix and how to train again on purpose.
+    """
 
 
 class JobTimeoutError(BedrockFineTuneError):
@@ -103,6 +119,7 @@ class JobTimeoutError(BedrockFineTuneError):
     :param stopped: whether a stop of the job was requested.
     :param job_name: name of the job.
     :param failure_message: Bedrock's ``failureMessage`` if any (normally none).
+    :param action: what happened to the job and what to do, instead of the default text.
     """
 
     def __init__(
@@ -114,12 +131,16 @@ class JobTimeoutError(BedrockFineTuneError):
         stopped: bool,
         job_name: str | None = None,
         failure_message: str | None = None,
+        action: str | None = None,
     ) -> None:
         ref = _job_ref(job_arn, job_name)
-        if stopped:
+        if action:
+            pass
+        elif stopped:
             action = (
-                "A stop was requested, so the job will end as Stopped and produce no model. "
-                "Raise the timeout (jobs can take days) and clear the task to submit a new job."
+                "A stop was requested, so the job will end as Stopped and produce no model; the "
+                "task is not retried. Raise the timeout (jobs can take days), then start a new DAG "
+                "run, or set resubmit_stopped=True and clear the task, to train again."
             )
         else:
             action = (
@@ -140,6 +161,13 @@ class JobTimeoutError(BedrockFineTuneError):
             job_status=job_status,
             failure_message=failure_message,
         )
+
+
+class JobStoppedOnTimeoutError(JobTimeoutError, AirflowFailException):
+    """Waiting gave up and the job was stopped (or was already stopping): nothing is left to retry.
+
+    Fails the task without Airflow retries: a retry would only re-report the stopped job.
+    """
 
 
 class TriggerEventError(BedrockFineTuneError):

@@ -632,6 +632,14 @@ class BedrockFineTuneHook(AwsBaseHook):
                 return None
             raise
 
+    def get_tags(self, resource_arn: str) -> dict[str, str]:
+        """ListTagsForResource of a job, custom model or other Bedrock resource, as a dict.
+
+        :param resource_arn: the resource's ARN.
+        """
+        response = self.client.list_tags_for_resource(resourceARN=resource_arn)
+        return {tag["key"]: tag["value"] for tag in response.get("tags", [])}
+
     def iter_job_summaries(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Yield ListModelCustomizationJobs summaries, following pagination.
 

@@ -15,7 +15,9 @@ from airflow_bedrock_ft.core.states import JobStatus, Outcome, UnknownStatusErro
 from airflow_bedrock_ft.exceptions import (
     BedrockFineTuneError,
     JobFailedError,
+    JobFailedNotRetriableError,
     JobNameConflictError,
+    JobStoppedOnTimeoutError,
     JobTimeoutError,
     TriggerEventError,
 )
@@ -35,6 +37,27 @@ DEFER_TIMEOUT_GRACE = datetime.timedelta(minutes=5)
 
 _EVENT_STATUSES = ("success", "error", "timeout")
 _NAME_CONFLICT_CHOICES = ("fail", "suffix")
+_REQUEST_CHANGE_CHOICES = ("resubmit", "fail")
+_RESUBMIT_FAILED_CHOICES = ("retriable", "always", "never")
+
+#: Said of every failure that is not retried, whatever its kind.
+_TRAIN_AGAIN = (
+    "To train again on purpose: start a new DAG run, or change the request (for example data "
+    "under a new S3 URI) and clear the task; a changed request submits a new job. Data fixed in "
+    "place under the same URI is the same request: use a new DAG run, or resubmit_failed='always'."
+)
+
+
+def _resubmit_failed_mode(value: bool | str) -> str:
+    if value is True:
+        return "retriable"
+    if value is False:
+        return "never"
+    if value not in _RESUBMIT_FAILED_CHOICES:
+        raise ValueError(
+            f"resubmit_failed must be True, False or one of {_RESUBMIT_FAILED_CHOICES}, got {value!r}"
+        )
+    return str(value)
 
 
 def _seconds(value: datetime.timedelta | float | int | None, name: str) -> float | None:
@@ -69,6 +92,25 @@ def result_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _request_differences(job: Mapping[str, Any], request: Mapping[str, Any]) -> str:
+    """The fields where a GetModelCustomizationJob response differs from a new request, for people."""
+    pairs = [
+        ("hyperParameters", job.get("hyperParameters"), request.get("hyperParameters")),
+        (
+            "trainingDataConfig",
+            job.get("trainingDataConfig"),
+            request.get("trainingDataConfig"),
+        ),
+        ("validationDataConfig", job.get("validationDataConfig"), request.get("validationDataConfig")),
+        ("outputDataConfig.s3Uri", (job.get("outputDataConfig") or {}).get("s3Uri"),
+         (request.get("outputDataConfig") or {}).get("s3Uri")),
+        ("roleArn", job.get("roleArn"), request.get("roleArn")),
+        ("customizationType", job.get("customizationType"), request.get("customizationType")),
+    ]
+    changed = [f"{name}: {old!r} -> {new!r}" for name, old, new in pairs if new is not None and old != new]
+    return "; ".join(changed) if changed else "its content digest differs (tags, model name or other fields)"
+
+
 def validate_event(event: Any) -> dict[str, Any]:
     """Check a trigger event before acting on it; raise :class:`TriggerEventError` if malformed.
 
@@ -88,17 +130,41 @@ def validate_event(event: Any) -> dict[str, Any]:
     return dict(event)
 
 
-def raise_for_failed(summary: Mapping[str, Any]) -> None:
-    """Raise :class:`JobFailedError` with Bedrock's failureMessage for a Failed or Stopped job.
+def raise_for_failed(
+    summary: Mapping[str, Any], *, retriable: bool = False, hint: str | None = None
+) -> None:
+    """Raise for a Failed or Stopped job, with Bedrock's failureMessage and what to do.
+
+    A ``Failed`` job's message is classified by :func:`~airflow_bedrock_ft.core.failures.classify_failure`;
+    the error is :class:`JobFailedNotRetriableError` (no Airflow retries) unless ``retriable``.
 
     :param summary: a job summary or trigger event.
+    :param retriable: raise :class:`JobFailedError`, which Airflow retries.
+    :param hint: what to do next, instead of the failure kind's advice.
     """
-    raise JobFailedError(
+    from airflow_bedrock_ft.core.failures import classify_failure
+
+    status = summary.get("job_status")
+    kind = None
+    if status not in (JobStatus.STOPPED.value, JobStatus.STOPPING.value):
+        rule = classify_failure(summary.get("failure_message"))
+        effect = "a retry may succeed" if rule.retriable else "a retry fails the same way"
+        kind = f"{rule.kind.value} ({effect})"
+        if hint is None:
+            hint = (
+                "The next try of the task submits a new job."
+                if retriable
+                else f"Not retried automatically. {rule.advice} {_TRAIN_AGAIN}"
+            )
+    error = JobFailedError if retriable else JobFailedNotRetriableError
+    raise error(
         job_arn=summary.get("job_arn"),
         job_name=summary.get("job_name"),
-        job_status=summary.get("job_status"),
+        job_status=status,
         failure_message=summary.get("failure_message"),
         console_url=console_url(summary.get("job_arn")) or None,
+        failure_kind=kind,
+        hint=hint,
     )
 
 
@@ -109,15 +175,27 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     catalog before any API call; all problems are reported at once and the task fails
     without retrying.
 
-    Submission is idempotent. The job name (unless given) and the ``clientRequestToken``
-    (unless given) are derived from ``(dag_id, task_id, run_id, map_index)``. Before creating,
-    the operator looks the name up: a job with that name and this run's token is re-attached
-    (a retry after a worker crash never creates a second job); a job with another token is a
-    clash (:class:`JobNameConflictError`, or a derived fresh name with
-    ``on_name_conflict="suffix"``). A re-attached job that already ended ``Failed`` or
-    ``Stopped`` is resubmitted under a derived name ``<name>-r<n>`` when ``resubmit_failed``
-    is true, so task retries really retry; so is a job still ``Stopping`` after an earlier try
-    was killed.
+    Submission is idempotent and never pays twice. The job name and custom model name (unless
+    given) derive from the run identity ``(dag_id, task_id, run_id, map_index,
+    idempotency_namespace)``; the ``clientRequestToken`` (unless given) from that identity and
+    the digest of the request's content (every field but the job name and the token). Every
+    job carries tags naming its Airflow identity and request digest
+    (:func:`airflow_bedrock_ft.core.naming.identity_tags`). Before creating, the operator
+    looks the name up:
+
+    - a job of this run with the **same request** is re-attached (a retry after a worker
+      crash never creates a second job);
+    - a job of this run with a **changed request** (new data, other hyperparameters, a changed
+      sweep list) is never re-attached: a new job is submitted under a derived name
+      ``<name>-r<n>`` and the log says so, or the task fails with ``on_request_change="fail"``;
+    - a job this run did not create is a clash (:class:`JobNameConflictError`, or a derived
+      fresh name with ``on_name_conflict="suffix"``).
+
+    A re-attached job that ended ``Stopped`` or is ``Stopping`` (whoever stopped it) is
+    re-reported, never resubmitted, unless ``resubmit_stopped=True``. A ``Failed`` one is
+    resubmitted only when its ``failureMessage`` says a retry can help (internal or capacity
+    errors, :mod:`airflow_bedrock_ft.core.failures`); data, permission, quota, validation and
+    unknown failures fail the task without Airflow retries and say what to fix.
 
     Waiting has no attempt budget by default: jobs can take days. With ``timeout`` the wait
     ends after that long and the job is stopped (unless ``stop_on_timeout=False``). Killing
@@ -162,8 +240,13 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         re-attach to each other's jobs. (templated)
     :param on_name_conflict: ``"fail"`` (default) or ``"suffix"`` when the job name belongs to
         a job this run did not create.
-    :param resubmit_failed: on retry, submit a new job when this run's job ended Failed or
-        Stopped (default True); False re-reports the old failure.
+    :param on_request_change: ``"resubmit"`` (default) submits a new job under a derived name
+        when this run's job was created with another request; ``"fail"`` fails the task instead.
+    :param resubmit_failed: when this run's job ended Failed: ``"retriable"`` (default, also
+        True) submits a new job only for failures a retry can help; ``"always"`` for every
+        failure; ``"never"`` (False) re-reports the old failure.
+    :param resubmit_stopped: submit a new job when this run's job was stopped (default False:
+        a stopped job is re-reported and the task fails without retries).
     :param check_model: also apply the model catalog's rules (known base model, supported
         type, hyperparameter ranges) before submitting (default True).
     :param wait_for_completion: wait for the job to end (default True); False returns after
@@ -175,7 +258,10 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     :param timeout: give up waiting after this long (timedelta or seconds; default: never).
     :param stop_on_kill: stop the job when the task is killed (default True).
     :param stop_on_timeout: stop the job when ``timeout`` or ``max_attempts`` runs out
-        (default: same as ``stop_on_kill``).
+        (default: same as ``stop_on_kill``). A wait that gives up without knowing the job's
+        state never stops it.
+    :param defer_timeout_grace: extra time the hard deferral deadline allows beyond
+        ``timeout`` (default 5 minutes), so that the trigger's own deadline fires first.
     :param aws_conn_id: The Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region; defaults to the connection's. (templated)
     """
@@ -241,7 +327,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         client_request_token: str | None = None,
         idempotency_namespace: str | None = None,
         on_name_conflict: str = "fail",
-        resubmit_failed: bool = True,
+        on_request_change: str = "resubmit",
+        resubmit_failed: bool | str = "retriable",
+        resubmit_stopped: bool = False,
         check_model: bool = True,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("bedrock_ft", "default_deferrable", fallback=True),
@@ -250,6 +338,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         timeout: datetime.timedelta | float | None = None,
         stop_on_kill: bool = True,
         stop_on_timeout: bool | None = None,
+        defer_timeout_grace: datetime.timedelta | float = DEFER_TIMEOUT_GRACE,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         **kwargs: Any,
@@ -267,7 +356,12 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
             raise ValueError(f"max_attempts must be None or a positive integer, got {max_attempts!r}")
+        if on_request_change not in _REQUEST_CHANGE_CHOICES:
+            raise ValueError(
+                f"on_request_change must be one of {_REQUEST_CHANGE_CHOICES}, got {on_request_change!r}"
+            )
         _seconds(timeout, "timeout")
+        _seconds(defer_timeout_grace, "defer_timeout_grace")
         self.base_model = base_model
         self.training_data = training_data
         self.output_s3_uri = output_s3_uri
@@ -289,7 +383,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         self.client_request_token = client_request_token
         self.idempotency_namespace = idempotency_namespace
         self.on_name_conflict = on_name_conflict
-        self.resubmit_failed = resubmit_failed
+        self.on_request_change = on_request_change
+        self.resubmit_failed = _resubmit_failed_mode(resubmit_failed)
+        self.resubmit_stopped = resubmit_stopped
         self.check_model = check_model
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -298,6 +394,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         self.timeout = timeout
         self.stop_on_kill = stop_on_kill
         self.stop_on_timeout = stop_on_kill if stop_on_timeout is None else stop_on_timeout
+        self.defer_timeout_grace = defer_timeout_grace
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         # The job this process is responsible for, for on_kill only. execute_complete runs in
@@ -316,9 +413,18 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     def build_request(self, context: Context) -> dict[str, Any]:
         """Build and validate the CreateModelCustomizationJob request for this task run.
 
+        The request carries the run's identity tags (with the digest of its content) and the
+        ``clientRequestToken`` derived from both.
+
         :raises AirflowFailException: listing every problem (path, value, rule) when invalid.
         """
-        from airflow_bedrock_ft.core.naming import job_identity
+        from airflow_bedrock_ft.core.naming import (
+            TAG_PREFIX,
+            identity_tags,
+            job_identity,
+            request_digest,
+            request_token,
+        )
         from airflow_bedrock_ft.core.request import (
             RequestValidationError,
             build_request,
@@ -328,14 +434,19 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         )
 
         ti = context["ti"]
-        ns = self.idempotency_namespace
         identity = job_identity(
             ti.dag_id,
             ti.task_id,
-            ti.run_id if not ns else f"{ns}/{ti.run_id}",
+            ti.run_id,
             getattr(ti, "map_index", -1),
-            prefix=f"{ns}-{ti.dag_id}-{ti.task_id}" if ns else None,
+            namespace=self.idempotency_namespace or None,
         )
+        own = sorted(k for k in (self.job_tags or {}) if str(k).startswith(TAG_PREFIX))
+        if own:
+            raise AirflowFailException(
+                f"job_tags: the keys {', '.join(map(repr, own))} start with {TAG_PREFIX!r}, which this "
+                f"provider reserves for the job's Airflow identity. Rename them. No job was submitted."
+            )
         customization_type = self.customization_type
         config: dict[str, Any] = dict(self.customization_config or {})
         if self.teacher_model:
@@ -362,7 +473,18 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             client_request_token=self.client_request_token or identity.client_request_token,
         )
         try:
-            return check_request(request, check_model=self.check_model)
+            checked = check_request(request, check_model=self.check_model)
+            content = request_digest(checked)
+            tags = identity_tags(
+                identity,
+                content_digest=content,
+                reap=bool(self.wait_for_completion and self.stop_on_kill),
+            )
+            tag_list = [{"key": k, "value": v} for k, v in tags.items()]
+            checked["jobTags"] = [*checked.get("jobTags", []), *tag_list]
+            token = self.client_request_token or request_token(identity.digest, content)
+            checked["clientRequestToken"] = token
+            return check_request(checked, check_model=self.check_model)
         except RequestValidationError as exc:
             raise AirflowFailException(
                 f"{exc}\nNo job was submitted. Fix the arguments of task {ti.task_id!r}."
@@ -371,15 +493,25 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     # --- submission -----------------------------------------------------------------------------
 
     def submit_or_attach(self, request: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
-        """Create the job, or find the one an earlier try of this run created.
+        """Create the job, or find the one an earlier try of this run created for this request.
 
         Returns the job ARN and, when an existing job was re-attached, its Get response.
+
+        :raises JobFailedNotRetriableError: when this run's job for this request was stopped (and
+            ``resubmit_stopped`` is off) or failed in a way a retry cannot fix.
         """
         from botocore.exceptions import ClientError
 
-        from airflow_bedrock_ft.core.naming import suffixed_job_name, suffixed_token
-        from airflow_bedrock_ft.hooks.bedrock_ft import NAME_IN_USE_ERROR_CODES, error_code
+        from airflow_bedrock_ft.core.naming import (
+            TAG_IDENTITY,
+            TAG_REQUEST,
+            suffixed_job_name,
+            suffixed_token,
+        )
+        from airflow_bedrock_ft.hooks.bedrock_ft import NAME_IN_USE_ERROR_CODES, error_code, job_summary
 
+        own_tags = {t["key"]: t["value"] for t in request.get("jobTags", [])}
+        identity_digest, content = own_tags.get(TAG_IDENTITY), own_tags.get(TAG_REQUEST)
         base_name, base_token = request["jobName"], request["clientRequestToken"]
         for generation in range(MAX_GENERATIONS):
             name = base_name if generation == 0 else suffixed_job_name(base_name, generation)
@@ -405,6 +537,8 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                             "ValidationException",
                             "AccessDeniedException",
                             "ResourceNotFoundException",
+                            "ServiceQuotaExceededException",
+                            "TooManyTagsException",
                         ):
                             # The request itself is refused; retrying the task cannot help.
                             raise AirflowFailException(
@@ -415,9 +549,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                     # Created concurrently (or by a request whose response was lost): judge it below.
                 else:
                     self._job_ref = job_arn
-                    self.log.info("Submitted Bedrock model customization job %s (%s).", name, job_arn)
+                    if generation:
+                        self.log.info("Submitted job %s (%s) under the derived name.", name, job_arn)
+                    else:
+                        self.log.info("Submitted Bedrock model customization job %s (%s).", name, job_arn)
                     return job_arn, None
-            if existing.get("clientRequestToken") != token:
+
+            verdict = self._judge(existing, token, identity_digest, content)
+            if verdict == "foreign":
                 if self.on_name_conflict == "suffix":
                     self.log.info(
                         "Job name %r belongs to another job (%s); trying a derived name.",
@@ -428,24 +567,56 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 raise JobNameConflictError(
                     job_name=name, job_arn=existing.get("jobArn"), job_status=existing.get("status")
                 )
-            # A Stopping job (stopped by a kill or timeout of an earlier try) can only end
-            # Stopped: waiting for it would just fail this try as well.
-            ended_badly = existing["status"] == JobStatus.STOPPING.value or (
-                classify(existing["status"]) is Outcome.FAILED
-            )
-            if self.resubmit_failed and ended_badly:
-                self.log.info(
-                    "Job %s of this run ended %s (%s); submitting a new job.",
+            if verdict == "changed":
+                differences = _request_differences(existing, request)
+                if self.on_request_change == "fail":
+                    raise AirflowFailException(
+                        f"Job {existing.get('jobArn')} ({name}, status {existing.get('status')}) was "
+                        f"submitted by this task run with a different request ({differences}). "
+                        "on_request_change='fail', so no new job was submitted: restore the request, "
+                        "start a new DAG run, or pass on_request_change='resubmit'."
+                    )
+                self.log.warning(
+                    "Job %s (%s, status %s) of this run was submitted with a different request (%s); "
+                    "not re-attaching to it. Submitting a new job under a derived name.",
                     existing.get("jobArn"),
-                    existing["status"],
-                    existing.get("failureMessage") or "no failureMessage",
+                    name,
+                    existing.get("status"),
+                    differences,
                 )
                 continue
+
+            status = existing["status"]
+            if status in (JobStatus.STOPPING.value, JobStatus.STOPPED.value):
+                if self.resubmit_stopped:
+                    self.log.info(
+                        "Job %s of this run is %s; resubmit_stopped is on, submitting a new job.",
+                        existing.get("jobArn"),
+                        status,
+                    )
+                    continue
+                self.log.info(
+                    "Job %s of this run is %s; re-reporting it instead of training again.",
+                    existing.get("jobArn"),
+                    status,
+                )
+                raise_for_failed(job_summary(existing))
+            if status == JobStatus.FAILED.value:
+                if self._resubmit_after_failure(existing.get("failureMessage")):
+                    self.log.info(
+                        "Job %s of this run failed in a way a retry may fix (%s); submitting a new job.",
+                        existing.get("jobArn"),
+                        existing.get("failureMessage") or "no failureMessage",
+                    )
+                    continue
+                self.log.info("Job %s of this run failed; re-reporting it.", existing.get("jobArn"))
+                raise_for_failed(job_summary(existing))
             self._job_ref = existing["jobArn"]
             self.log.info(
-                "Re-attaching to job %s (status %s), submitted earlier for this run; not creating another.",
+                "Re-attaching to job %s (status %s), submitted earlier for this run with the same "
+                "request; not creating another.",
                 existing["jobArn"],
-                existing["status"],
+                status,
             )
             return existing["jobArn"], existing
         raise BedrockFineTuneError(
@@ -453,6 +624,44 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             "Set job_name explicitly.",
             job_name=base_name,
         )
+
+    def _judge(
+        self,
+        existing: Mapping[str, Any],
+        token: str,
+        identity_digest: str | None,
+        content: str | None,
+    ) -> str:
+        """``"same"``, ``"changed"`` (this run's job, another request) or ``"foreign"``.
+
+        The job's identity tags decide; a job without them (or whose tags cannot be read)
+        is judged by its ``clientRequestToken`` alone.
+        """
+        from botocore.exceptions import ClientError
+
+        from airflow_bedrock_ft.core.naming import identity_from_tags
+
+        tagged = None
+        try:
+            tagged = identity_from_tags(self.hook.get_tags(existing["jobArn"]))
+        except ClientError as exc:
+            self.log.warning(
+                "Could not read the tags of job %s (%s); judging it by its clientRequestToken only.",
+                existing.get("jobArn"),
+                exc,
+            )
+        if tagged is not None and identity_digest and tagged.identity_digest:
+            if tagged.identity_digest != identity_digest:
+                return "foreign"
+            return "same" if tagged.request_digest == content else "changed"
+        return "same" if existing.get("clientRequestToken") == token else "foreign"
+
+    def _resubmit_after_failure(self, failure_message: str | None) -> bool:
+        from airflow_bedrock_ft.core.failures import classify_failure
+
+        if self.resubmit_failed == "never":
+            return False
+        return self.resubmit_failed == "always" or classify_failure(failure_message).retriable
 
     # --- execution ------------------------------------------------------------------------------
 
@@ -488,7 +697,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 method_name="execute_complete",
                 timeout=None
                 if timeout is None
-                else datetime.timedelta(seconds=timeout) + DEFER_TIMEOUT_GRACE,
+                else datetime.timedelta(
+                    seconds=timeout + (_seconds(self.defer_timeout_grace, "defer_timeout_grace") or 0.0)
+                ),
             )
 
         try:
@@ -523,15 +734,32 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         return self._finish(checked)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Also stop the job when the hard deferral deadline passed before the trigger reported."""
+        """Also stop the job when the hard deferral deadline passed before the trigger reported.
+
+        Only this task instance's own job (its map index's ``job_arn`` XCom) is considered, and
+        only after its state was read: a job whose state cannot be read is never stopped.
+        """
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout as exc:
-            job_arn = context["ti"].xcom_pull(task_ids=self.task_id, key=JOB_ARN_XCOM_KEY)
-            if not job_arn:
+            ti = context["ti"]
+            job_arn = ti.xcom_pull(
+                task_ids=self.task_id, key=JOB_ARN_XCOM_KEY, map_indexes=getattr(ti, "map_index", -1)
+            )
+            if not isinstance(job_arn, str) or not job_arn:
+                self.log.warning("No job ARN of this task instance in XCom (%r); nothing to stop.", job_arn)
                 raise
+            try:
+                job = self.hook.get_job(job_arn)
+            except Exception:
+                self.log.warning("Could not read job %s; leaving it as it is.", job_arn, exc_info=True)
+                job = {}
             return self._give_up(
-                job_arn, None, None, self._waited(_seconds(self.timeout, "timeout")), cause=exc
+                job_arn,
+                job.get("jobName"),
+                job.get("status"),
+                self._waited(_seconds(self.timeout, "timeout")),
+                cause=exc,
             )
 
     def on_kill(self) -> None:
@@ -564,17 +792,56 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         waited: str,
         cause: BaseException | None = None,
     ) -> dict[str, Any]:
+        """End a wait that ran out: stop the job (if asked) and fail, or report how it ended.
+
+        ``job_status`` None means no poll was answered: the job's state is unknown and it is
+        never stopped.
+        """
         from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
 
-        stopped = False
-        if self.stop_on_timeout:
+        if job_status is None:
+            raise JobTimeoutError(
+                job_arn=job_arn,
+                job_name=job_name,
+                job_status=None,
+                waited=waited,
+                stopped=False,
+                action=(
+                    "No poll was answered, so the job's state is unknown and it was left running. "
+                    "The next try of the task re-attaches to it; stop it with "
+                    "StopModelCustomizationJob if you no longer want it."
+                ),
+            ) from cause
+        if classify(job_status) is not Outcome.RUNNING:
+            return self._finish(job_summary(self.hook.get_job(job_arn)))
+        if not self.stop_on_timeout:
+            raise JobTimeoutError(
+                job_arn=job_arn, job_name=job_name, job_status=job_status, waited=waited, stopped=False
+            ) from cause
+        if job_status == JobStatus.STOPPING.value:
+            stopped = False
+        else:
             self.log.info("Stopping job %s after %s.", job_arn, waited)
             stopped = self.hook.stop_job(job_arn)
-            if not stopped:
+        if not stopped:
+            job = self.hook.get_job(job_arn)
+            if job["status"] != JobStatus.STOPPING.value:
                 # It ended between the last poll and the stop: report how it really ended.
-                return self._finish(job_summary(self.hook.get_job(job_arn)))
-        raise JobTimeoutError(
-            job_arn=job_arn, job_name=job_name, job_status=job_status, waited=waited, stopped=stopped
+                return self._finish(job_summary(job))
+            raise JobStoppedOnTimeoutError(
+                job_arn=job_arn,
+                job_name=job_name or job.get("jobName"),
+                job_status=job["status"],
+                waited=waited,
+                stopped=True,
+                action=(
+                    "The job was already stopping (stopped by someone else, or by an earlier try), so "
+                    "it will end as Stopped and produce no model; the task is not retried. Start a new "
+                    "DAG run, or set resubmit_stopped=True and clear the task, to train again."
+                ),
+            ) from cause
+        raise JobStoppedOnTimeoutError(
+            job_arn=job_arn, job_name=job_name, job_status=job_status, waited=waited, stopped=True
         ) from cause
 
     def _finish(self, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -593,7 +860,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             )
             return result_from_summary(summary)
         if outcome is Outcome.FAILED:
-            raise_for_failed(summary)
+            if status == JobStatus.STOPPED.value:
+                raise_for_failed(summary, retriable=self.resubmit_stopped)
+            raise_for_failed(summary, retriable=self._resubmit_after_failure(summary.get("failure_message")))
         raise TriggerEventError(
             f"Job {summary.get('job_arn')} reported as finished while still {status}.",
             job_arn=summary.get("job_arn"),

@@ -20,7 +20,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from airflow_bedrock_ft.core.naming import job_identity, suffixed_job_name
 from airflow_bedrock_ft.exceptions import (
     JobFailedError,
+    JobFailedNotRetriableError,
     JobNameConflictError,
+    JobStoppedOnTimeoutError,
     JobTimeoutError,
     TriggerEventError,
 )
@@ -66,6 +68,8 @@ class FakeBedrock:
         self.hook.create_job.side_effect = self.create_job
         self.hook.get_job.side_effect = self.get_job
         self.hook.stop_job.side_effect = self.stop_job
+        self.hook.get_tags.side_effect = self.get_tags
+        self.tags: dict[str, dict[str, str]] = {}
 
     def add(self, name: str, token: str, status: str = "InProgress", **extra: Any) -> dict[str, Any]:
         arn = f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{BASE}/{next(self._ids):012d}"
@@ -89,7 +93,12 @@ class FakeBedrock:
         if request["jobName"] in self.jobs:
             raise _client_error("ValidationException")
         self.created.append(request)
-        return self.add(request["jobName"], request["clientRequestToken"])["jobArn"]
+        arn = self.add(request["jobName"], request["clientRequestToken"])["jobArn"]
+        self.tags[arn] = {t["key"]: t["value"] for t in request.get("jobTags", [])}
+        return arn
+
+    def get_tags(self, arn: str) -> dict[str, str]:
+        return dict(self.tags.get(arn, {}))
 
     def get_job(self, identifier: str) -> dict[str, Any]:
         for job in self.jobs.values():
@@ -114,10 +123,22 @@ def bedrock() -> FakeBedrock:
 @pytest.fixture
 def context() -> dict[str, Any]:
     ti = mock.Mock(dag_id="tune_dag", task_id="tune", run_id="scheduled__2026-01-01", map_index=-1)
-    ti.xcom_pull.side_effect = lambda task_ids=None, key=None: next(
+    ti.xcom_pull.side_effect = lambda task_ids=None, key=None, map_indexes=None: next(
         (c.kwargs["value"] for c in ti.xcom_push.call_args_list if c.kwargs["key"] == key), None
     )
     return {"ti": ti}
+
+
+def _earlier_try(
+    bedrock: FakeBedrock, context: dict[str, Any], status: str = "InProgress", **extra: Any
+) -> dict[str, Any]:
+    """The job an earlier try of this run created for the default request, now in ``status``."""
+    _operator(bedrock, wait_for_completion=False).execute(context)  # type: ignore[arg-type]
+    (request,) = bedrock.created
+    bedrock.created.clear()
+    job = bedrock.jobs[request["jobName"]]
+    job.update(status=status, **extra)
+    return job
 
 
 def _identity(context: dict[str, Any]) -> Any:
@@ -191,11 +212,16 @@ def test_all_fields_and_conveniences_reach_the_request(bedrock: FakeBedrock, con
     (request,) = bedrock.created
     identity = _identity(context)
     assert request["jobName"] == identity.job_name
-    assert request["clientRequestToken"] == identity.client_request_token
+    from airflow_bedrock_ft.core.naming import identity_from_tags, request_digest, request_token
+
+    assert request["clientRequestToken"] == request_token(identity.digest, request_digest(request))
+    tagged = identity_from_tags(request["jobTags"])
+    assert tagged is not None and tagged.matches_digest() and not tagged.reap  # submit-only
+    assert (tagged.dag_id, tagged.task_id, tagged.run_id) == ("tune_dag", "tune", "scheduled__2026-01-01")
     assert request["customModelName"] == identity.custom_model_name
     assert request["customizationType"] == "FINE_TUNING"
     assert request["hyperParameters"] == {"epochCount": "2", "learningRate": "1e-05"}
-    assert request["jobTags"] == [{"key": "team", "value": "ml"}]
+    assert [t for t in request["jobTags"] if not t["key"].startswith("airflow-bedrock-ft:")] == [{"key": "team", "value": "ml"}]
     assert request["vpcConfig"] == {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}
     assert request["validationDataConfig"] == {"validators": [{"s3Uri": "s3://bucket-a/val.jsonl"}]}
 
@@ -345,10 +371,9 @@ def test_response_lost_after_create_is_reattached_on_retry(
 def test_reattached_completed_job_returns_result_without_waiting(
     bedrock: FakeBedrock, context: dict[str, Any]
 ) -> None:
-    identity = _identity(context)
-    bedrock.add(
-        identity.job_name,
-        identity.client_request_token,
+    _earlier_try(
+        bedrock,
+        context,
         "Completed",
         outputModelArn="arn:aws:bedrock:us-east-1:123456789012:custom-model/x/1",
         trainingMetrics={"trainingLoss": 0.1},
@@ -405,25 +430,146 @@ def test_create_validation_error_not_about_the_name_fails_without_retry(
         _operator(bedrock).execute(context)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("status", ["Failed", "Stopped", "Stopping"])
-def test_retry_after_failed_job_submits_a_new_one(
-    status: str, bedrock: FakeBedrock, context: dict[str, Any]
+RETRIABLE = "Encountered an unexpected error when processing the request, please try again"
+
+
+def test_retry_after_a_retriable_failure_submits_a_new_job(
+    bedrock: FakeBedrock, context: dict[str, Any]
 ) -> None:
     identity = _identity(context)
-    bedrock.add(identity.job_name, identity.client_request_token, status, failureMessage=FAILURE)
+    _earlier_try(bedrock, context, "Failed", failureMessage=RETRIABLE)
     first = _deferred(_operator(bedrock), context)
     second = _deferred(_operator(bedrock), context)
     assert [r["jobName"] for r in bedrock.created] == [suffixed_job_name(identity.job_name, 1)]
     assert first.trigger.job_arn == second.trigger.job_arn
 
 
-def test_resubmit_failed_off_reports_the_old_failure(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
-    identity = _identity(context)
-    bedrock.add(identity.job_name, identity.client_request_token, "Failed", failureMessage=FAILURE)
-    with pytest.raises(JobFailedError) as info:
-        _operator(bedrock, resubmit_failed=False).execute(context)  # type: ignore[arg-type]
-    assert FAILURE in str(info.value)
+@pytest.mark.parametrize("message", [FAILURE, "Something never seen before", None])
+def test_a_failure_a_retry_cannot_fix_is_re_reported_without_retries(
+    message: str | None, bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    _earlier_try(bedrock, context, "Failed", failureMessage=message)
+    with pytest.raises(JobFailedNotRetriableError) as info:
+        _operator(bedrock).execute(context)  # type: ignore[arg-type]
+    assert isinstance(info.value, AirflowFailException)
+    if message:
+        assert message in str(info.value)
+    assert "new DAG run" in str(info.value)
     assert bedrock.created == []
+
+
+def test_resubmit_failed_always_resubmits_even_a_data_failure(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    _earlier_try(bedrock, context, "Failed", failureMessage=FAILURE)
+    _deferred(_operator(bedrock, resubmit_failed="always"), context)
+    assert len(bedrock.created) == 1
+
+
+@pytest.mark.parametrize("status", ["Stopped", "Stopping"])
+def test_a_stopped_job_is_re_reported_not_resubmitted(
+    status: str, bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    """Whoever stopped it (a timeout, on_kill, the console): a retry must not train again."""
+    job = _earlier_try(bedrock, context, status)
+    with pytest.raises(JobFailedNotRetriableError) as info:
+        _operator(bedrock).execute(context)  # type: ignore[arg-type]
+    text = str(info.value)
+    assert job["jobArn"] in text and status in text
+    assert "resubmit_stopped=True" in text and "new DAG run" in text
+    assert bedrock.created == []
+    # Opting in trains again, under a derived name.
+    _deferred(_operator(bedrock, resubmit_stopped=True), context)
+    assert [r["jobName"] for r in bedrock.created] == [suffixed_job_name(job["jobName"], 1)]
+
+
+def test_resubmit_failed_off_reports_the_old_failure(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+    _earlier_try(bedrock, context, "Failed", failureMessage=RETRIABLE)
+    with pytest.raises(JobFailedNotRetriableError) as info:
+        _operator(bedrock, resubmit_failed=False).execute(context)  # type: ignore[arg-type]
+    assert RETRIABLE in str(info.value)
+    assert bedrock.created == []
+
+
+def test_failure_seen_by_the_wait_is_retried_only_when_retriable(context: dict[str, Any]) -> None:
+    op = _operator()
+    with pytest.raises(JobFailedError) as retriable:
+        op.execute_complete(context, _event("error", "failed", job_status="Failed", failure_message=RETRIABLE))  # type: ignore[arg-type]
+    assert not isinstance(retriable.value, AirflowFailException)
+    with pytest.raises(JobFailedNotRetriableError):
+        op.execute_complete(context, _event("error", "failed", job_status="Failed", failure_message=FAILURE))  # type: ignore[arg-type]
+    with pytest.raises(JobFailedNotRetriableError):
+        op.execute_complete(context, _event("error", "stopped", job_status="Stopped"))  # type: ignore[arg-type]
+
+
+# --- changed requests ---------------------------------------------------------------------------
+
+
+def test_a_changed_request_never_re_attaches_to_the_old_job(
+    bedrock: FakeBedrock, context: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cleared and rerun with new data and epochCount 2 -> 5: the old job must not be reported."""
+    old = _earlier_try(bedrock, context, "Completed", outputModelArn="arn:old-model")
+    changed = _operator(
+        bedrock, training_data="s3://bucket-a/train-v2.jsonl", hyperparameters={"epochCount": 5}
+    )
+    deferred = _deferred(changed, context)
+    assert deferred.trigger.job_arn != old["jobArn"]
+    (new_request,) = bedrock.created
+    assert new_request["jobName"] == suffixed_job_name(old["jobName"], 1)
+    assert new_request["hyperParameters"]["epochCount"] == "5"
+    log = capsys.readouterr().out
+    assert "different request" in log and "epochCount" in log
+    # The same changed request again re-attaches to the new job; the original request to the old one.
+    again = _deferred(
+        _operator(bedrock, training_data="s3://bucket-a/train-v2.jsonl", hyperparameters={"epochCount": 5}),
+        context,
+    )
+    assert again.trigger.job_arn == deferred.trigger.job_arn
+    assert _operator(bedrock).execute(context)["custom_model_arn"] == "arn:old-model"  # type: ignore[arg-type]
+    assert len(bedrock.created) == 1
+
+
+def test_a_changed_request_fails_when_asked_to(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+    _earlier_try(bedrock, context)
+    with pytest.raises(AirflowFailException, match="different request") as info:
+        _operator(bedrock, hyperparameters={"epochCount": 3}, on_request_change="fail").execute(context)  # type: ignore[arg-type]
+    assert "epochCount" in str(info.value)
+    assert bedrock.created == []
+
+
+def test_a_sweep_whose_list_changed_does_not_mix_up_map_indexes(bedrock: FakeBedrock) -> None:
+    def ctx(i: int) -> dict[str, Any]:
+        return {"ti": mock.Mock(dag_id="sweep", task_id="tune", run_id="r1", map_index=i)}
+
+    for i, lr in enumerate([1e-5, 2e-5]):
+        _operator(bedrock, hyperparameters={"learningRate": lr}, wait_for_completion=False).execute(ctx(i))  # type: ignore[arg-type]
+    before = {r["jobName"]: r["hyperParameters"] for r in bedrock.created}
+    bedrock.created.clear()
+    # The list changed: index 0 now has another learning rate, index 1 the same.
+    for i, lr in enumerate([3e-5, 2e-5]):
+        _operator(bedrock, hyperparameters={"learningRate": lr}, wait_for_completion=False).execute(ctx(i))  # type: ignore[arg-type]
+    assert len(bedrock.created) == 1
+    assert bedrock.created[0]["hyperParameters"]["learningRate"] == "3e-05"
+    assert len(before) == 2
+
+
+def test_a_job_of_another_run_with_tags_is_a_conflict_even_with_our_name(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    other = {"ti": mock.Mock(dag_id="other_dag", task_id="t", run_id="r", map_index=-1)}
+    _operator(bedrock, job_name="shared", wait_for_completion=False).execute(other)  # type: ignore[arg-type]
+    with pytest.raises(JobNameConflictError):
+        _operator(bedrock, job_name="shared").execute(context)  # type: ignore[arg-type]
+
+
+def test_reserved_tag_keys_are_refused_before_any_call(context: dict[str, Any]) -> None:
+    hook = mock.Mock(spec=BedrockFineTuneHook)
+    op = _operator(job_tags={"airflow-bedrock-ft:run-id": "x"})
+    op.hook = hook  # type: ignore[misc]
+    with pytest.raises(AirflowFailException, match="reserves"):
+        op.execute(context)  # type: ignore[arg-type]
+    assert hook.mock_calls == []
 
 
 # --- blocking and submit-only -------------------------------------------------------------------
@@ -660,13 +806,13 @@ def test_resubmission_suffixes_a_derived_model_name_only(
     bedrock: FakeBedrock, context: dict[str, Any]
 ) -> None:
     identity = _identity(context)
-    bedrock.add(identity.job_name, identity.client_request_token, "Failed")
+    _earlier_try(bedrock, context, "Failed", failureMessage=RETRIABLE)
     _deferred(_operator(bedrock), context)
     assert bedrock.created[-1]["customModelName"] == identity.custom_model_name[:60] + "-r1"
     other = {"ti": mock.Mock(dag_id="d2", task_id="t", run_id="r", map_index=-1)}
-    ident2 = _identity(other)
-    bedrock.add(ident2.job_name, ident2.client_request_token, "Stopped")
-    _deferred(_operator(bedrock, custom_model_name="my-model"), other)
+    _operator(bedrock, custom_model_name="my-model", wait_for_completion=False).execute(other)  # type: ignore[arg-type]
+    bedrock.jobs[bedrock.created[-1]["jobName"]]["status"] = "Stopped"
+    _deferred(_operator(bedrock, custom_model_name="my-model", resubmit_stopped=True), other)
     assert bedrock.created[-1]["customModelName"] == "my-model"
 
 
@@ -691,3 +837,59 @@ def test_idempotency_namespace_separates_deployments(bedrock: FakeBedrock, conte
     assert len(bedrock.created) == 2
     assert prod.trigger.job_arn == again.trigger.job_arn != dev.trigger.job_arn
     assert bedrock.created[0]["jobName"].startswith("prod-tune-dag-tune-")
+
+
+# --- giving up --------------------------------------------------------------------------------------
+
+
+def test_timeout_that_stops_the_job_fails_without_retries(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+    deferred = _deferred(_operator(bedrock, timeout=60), context)
+    event = _event("timeout", "timeout") | {"job_arn": deferred.trigger.job_arn}
+    with pytest.raises(JobStoppedOnTimeoutError) as info:
+        _operator(bedrock, timeout=60).execute_complete(context, event)  # type: ignore[arg-type]
+    assert isinstance(info.value, AirflowFailException)
+    assert bedrock.stopped == [deferred.trigger.job_arn]
+    assert "resubmit_stopped=True" in str(info.value)
+
+
+def test_timeout_on_a_job_already_stopping_is_a_timeout_with_its_status(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    deferred = _deferred(_operator(bedrock, timeout=60), context)
+    job = next(iter(bedrock.jobs.values()))
+    job["status"] = "Stopping"  # stopped from the console while the wait ran
+    event = _event("timeout", "timeout") | {"job_arn": deferred.trigger.job_arn, "job_status": "Stopping"}
+    with pytest.raises(JobStoppedOnTimeoutError) as info:
+        _operator(bedrock, timeout=60).execute_complete(context, event)  # type: ignore[arg-type]
+    assert info.value.job_status == "Stopping"
+    assert "already stopping" in str(info.value)
+    assert bedrock.stopped == []
+    # Also when the trigger saw InProgress but the job is Stopping by the time of the stop.
+    event["job_status"] = "InProgress"
+    with pytest.raises(JobStoppedOnTimeoutError, match="already stopping"):
+        _operator(bedrock, timeout=60).execute_complete(context, event)  # type: ignore[arg-type]
+
+
+def test_a_wait_that_never_got_an_answer_never_stops_the_job(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    deferred = _deferred(_operator(bedrock, max_attempts=5), context)
+    event = _event("timeout", "max_attempts") | {"job_arn": deferred.trigger.job_arn, "job_status": None}
+    with pytest.raises(JobTimeoutError) as info:
+        _operator(bedrock, max_attempts=5).execute_complete(context, event)  # type: ignore[arg-type]
+    assert not isinstance(info.value, AirflowFailException)  # the next try re-attaches
+    assert "left running" in str(info.value)
+    assert bedrock.stopped == []
+
+
+def test_hard_defer_timeout_of_a_mapped_task_pulls_only_its_own_job_arn(
+    bedrock: FakeBedrock,
+) -> None:
+    ti = mock.Mock(dag_id="d", task_id="tune", run_id="r", map_index=2)
+    ti.xcom_pull.return_value = None
+    with pytest.raises(Exception, match="TRIGGER_TIMEOUT"):
+        _operator(bedrock, timeout=60).resume_execution(  # type: ignore[arg-type]
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {"ti": ti}
+        )
+    assert ti.xcom_pull.call_args.kwargs["map_indexes"] == 2
+    assert bedrock.stopped == []
