@@ -134,3 +134,48 @@ def test_marking_a_deferred_task_failed_stops_its_job(
     finally:
         e2e_emulator.set_config(hold_phases=[])
     assert airflow_deployment.task_state(E2E_DAG, "kill-run", "fine_tune") == "failed"
+
+
+def test_hard_deferral_timeout_of_mapped_tasks_stops_each_own_job(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any
+) -> None:
+    """No triggerer reports, so the scheduler times the deferrals out: each map index stops its job.
+
+    The fallback used to pull the ``job_arn`` XCom without a map index, got every index's ARN
+    and stopped none.
+    """
+    from airflow_bedrock_ft.core.naming import job_identity
+
+    dag_id, run_id = "e2e_mapped_timeout", "mapped-timeout"
+    airflow_deployment.wait_for_dag(dag_id)
+    e2e_emulator.set_config(hold_phases=["training"])
+    airflow_deployment.stop("triggerer")
+    try:
+        airflow_deployment.trigger(dag_id, run_id)
+        names = {job_identity(dag_id, "fine_tune", run_id, i).job_name: i for i in (0, 1)}
+
+        def states() -> list[str]:
+            rows = airflow_deployment.query(
+                "SELECT state FROM task_instance WHERE dag_id=? AND run_id=? AND task_id='fine_tune'",
+                dag_id,
+                run_id,
+            )
+            return [r[0] for r in rows]
+
+        _wait(lambda: states() and all(s == "failed" for s in states()), 180, "tasks did not fail", airflow_deployment)
+        jobs = [j for j in _jobs(e2e_emulator) if j["jobName"] in names]
+        assert len(jobs) == 2, jobs
+        for summary in jobs:
+            assert _job(e2e_emulator, summary["jobArn"])["status"] in ("Stopping", "Stopped"), summary
+        for i in (0, 1):
+            arn = airflow_deployment.query(
+                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id='fine_tune' AND key='job_arn' "
+                "AND map_index=?",
+                dag_id,
+                run_id,
+                i,
+            )
+            assert arn, f"no job_arn XCom for map index {i}"
+    finally:
+        e2e_emulator.set_config(hold_phases=[])
+        airflow_deployment.start("triggerer")
