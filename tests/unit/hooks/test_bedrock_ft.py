@@ -199,7 +199,7 @@ def test_is_transient_error_ignores_message_text() -> None:
 
 
 def test_transient_delay_grows_and_is_capped() -> None:
-    with mock.patch.object(hook_module.random, "uniform", return_value=1.0):
+    with mock.patch("airflow_bedrock_ft.core.retry.random.uniform", return_value=1.0):
         delays = [transient_delay(60, n) for n in range(1, 12)]
         assert delays[:4] == [5, 10, 20, 40]
         assert max(delays) == hook_module.MAX_TRANSIENT_DELAY
