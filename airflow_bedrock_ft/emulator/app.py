@@ -10,14 +10,23 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
   "polls_per_phase": int, "max_running_jobs": int | null}``
   (``/_emulator/transitions`` is the same resource)
 * ``POST /_emulator/reset`` - forget all resources, clear faults, restore the start config
+
+Requests from other sites are refused before anything else (a web page in the user's
+browser can reach a loopback port): an ``Origin`` header that is not a loopback origin, a
+``Host`` header naming a host the emulator does not serve (DNS rebinding), and a body that is
+not JSON where AWS requires JSON (the content types an HTML form or a simple ``fetch`` can
+send) are answered with 403 or 415 and change nothing. Admin endpoints that change state
+also require ``Content-Type: application/json`` and, when the emulator has an admin token,
+``Authorization: Bearer <token>`` (or ``X-Emulator-Token``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -34,6 +43,8 @@ CONTROL_PLANE_MAX_BYTES = 1024 * 1024
 RUNTIME_MAX_BYTES = 25 * 1024 * 1024
 ADMIN_MAX_BYTES = 64 * 1024
 ADMIN_PREFIX = "/_emulator/"
+#: Seconds a request body may take to arrive.
+BODY_TIMEOUT_S = 30.0
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -44,12 +55,23 @@ class EmulatorApp:
     :param backend: the state.
     :param faults: the fault state shared with the backend.
     :param initial_config: the config restored by ``POST /_emulator/reset``.
+    :param allowed_hosts: host names accepted in the ``Host`` header besides the loopback
+        names and the bound host; ``"*"`` accepts any.
+    :param admin_token: when set, the admin endpoints that change state require it.
     """
 
     def __init__(
-        self, backend: Backend, faults: Faults, initial_config: Mapping[str, Any] | None = None
+        self,
+        backend: Backend,
+        faults: Faults,
+        initial_config: Mapping[str, Any] | None = None,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        admin_token: str | None = None,
     ) -> None:
         self.backend = backend
+        self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts} | LOOPBACK_HOSTS
+        self.admin_token = admin_token
         self.faults = faults
         self.runtime = Runtime(backend)
         self.initial_config = dict(initial_config or backend.settings.to_dict())
@@ -92,6 +114,9 @@ class EmulatorApp:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         """Route one request to the admin API or an AWS operation."""
         try:
+            refusal = self._cross_site_refusal(request)
+            if refusal is not None:
+                return refusal
             if request.path.startswith(ADMIN_PREFIX) or request.path == ADMIN_PREFIX.rstrip("/"):
                 return await self._admin(request)
             return await self._aws(request)
@@ -99,11 +124,42 @@ class EmulatorApp:
             log.exception("unexpected error handling %s %s", request.method, request.path)
             return _error(EmulatorError("InternalServerException", "An internal error occurred."))
 
+    def _cross_site_refusal(self, request: web.Request) -> web.StreamResponse | None:
+        """A 403 for a request another site made through the user's browser, else None."""
+        origin = request.headers.get("Origin")
+        if origin is not None and not _is_loopback_origin(origin):
+            return _forbidden(
+                f"Requests from the origin {origin!r} are refused: the emulator accepts browser "
+                "requests only from loopback origins."
+            )
+        host = request.headers.get("Host")
+        if host is not None and "*" not in self.allowed_hosts:
+            name = _host_name(host)
+            if name not in self.allowed_hosts:
+                return _forbidden(
+                    f"The Host header {host!r} names a host this emulator does not serve; accepted: "
+                    f"{', '.join(sorted(self.allowed_hosts))} (add more with --allowed-host)."
+                )
+        return None
+
     async def _aws(self, request: web.Request) -> web.StreamResponse:
         try:
             route, labels = resolve(request.method, request.raw_path)
         except EmulatorError as exc:
             return _error(exc)
+        ctype = request.headers.get("Content-Type")
+        if (
+            request.can_read_body
+            and not _is_json(ctype)
+            and (route.name not in OPAQUE_BODY_OPERATIONS or _is_form_type(ctype))
+        ):
+            return _error(
+                EmulatorError(
+                    "UnsupportedMediaTypeException",
+                    f"The operation {route.name} takes a JSON body (Content-Type: application/json); "
+                    f"got {ctype or 'no Content-Type'}.",
+                )
+            )
         decision = self.faults.decide(route.name)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
@@ -128,7 +184,14 @@ class EmulatorApp:
                 )
             )
         limit = RUNTIME_MAX_BYTES if route.service == "bedrock-runtime" else CONTROL_PLANE_MAX_BYTES
-        body = await _read_body(request, limit)
+        try:
+            body = await asyncio.wait_for(_read_body(request, limit), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return _error(
+                EmulatorError(
+                    "RequestTimeoutException", f"The request body did not arrive within {BODY_TIMEOUT_S:g} s."
+                )
+            )
         if body is None:
             return _error(
                 EmulatorError(
@@ -153,6 +216,18 @@ class EmulatorApp:
         name = request.path[len(ADMIN_PREFIX) :].strip("/")
         method = request.method.upper()
         doc: Any = None
+        if method in ("POST", "PUT", "DELETE"):
+            if not _is_json(request.headers.get("Content-Type")):
+                return _admin_error(
+                    415,
+                    f"{method} {request.path} needs Content-Type: application/json (an empty body is {{}})",
+                )
+            if self.admin_token is not None and not self._token_ok(request):
+                return _admin_error(
+                    401,
+                    "this emulator requires its admin token: Authorization: Bearer <token> "
+                    "(printed at start-up)",
+                )
         if method in ("POST", "PUT"):
             body = await _read_body(request, ADMIN_MAX_BYTES)
             if body is None:
@@ -203,6 +278,14 @@ class EmulatorApp:
             return web.json_response({"status": "reset"})
         return _admin_error(404, f"no admin endpoint {method} {request.path}")
 
+    def _token_ok(self, request: web.Request) -> bool:
+        assert self.admin_token is not None
+        given = request.headers.get("X-Emulator-Token")
+        auth = request.headers.get("Authorization", "")
+        if given is None and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return given is not None and hmac.compare_digest(given.encode(), self.admin_token.encode())
+
     def apply_config(self, doc: Mapping[str, Any]) -> None:
         """Apply ``{"time_scale": ..., "hold_phases": [...], "polls_per_phase": ...}``.
 
@@ -244,6 +327,53 @@ class EmulatorApp:
         self.handlers["ConverseStream"] = self.runtime.converse_stream
         self.handlers["InvokeModelWithResponseStream"] = self.runtime.invoke_model_with_response_stream
         self.apply_config({k: v for k, v in self.initial_config.items() if k != "realistic_seconds"})
+
+
+#: Host names that always mean this machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+#: Operations whose body is the model's own payload, sent with the caller's content type.
+OPAQUE_BODY_OPERATIONS = frozenset({"InvokeModel", "InvokeModelWithResponseStream"})
+
+#: Content types a page can send cross-site without a CORS preflight.
+_FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = _media_type(content_type)
+    return media == "application/json" or media.startswith("application/x-amz-json-")
+
+
+def _is_form_type(content_type: str | None) -> bool:
+    # botocore sends InvokeModel without a Content-Type when the caller gives none; AWS then
+    # takes the body as JSON. Only the types an HTML form can send are refused there.
+    return _media_type(content_type) in _FORM_TYPES
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(origin)
+        name = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and name is not None and name.lower() in LOOPBACK_HOSTS
+
+
+def _forbidden(message: str) -> web.Response:
+    return _error(EmulatorError("AccessDeniedException", message))
 
 
 def _drop(request: web.Request) -> NoReturn:

@@ -18,6 +18,11 @@ Choices where real Bedrock's behaviour is not documented (bedrock-facts §4):
 * A missing training/validation object or output bucket does not fail the create call: the
   job is created and then fails its validation phase with the documented failureMessage
   (``Could not validate GetObject permissions ...``), as Bedrock checks S3 asynchronously.
+* A custom model name is unique in an account and region (``GetCustomModel`` takes the name as
+  an identifier, so two models of one name could not be told apart): a job whose
+  ``customModelName`` is taken by a custom model, or by a job that is running or completed,
+  is refused at once with a ``ValidationException``. The name of a job that failed or was
+  stopped, which made no model, is free again.
 * Deleting a custom model that a deployment or provisioned throughput still uses is a
   ``ConflictException``.
 """
@@ -346,6 +351,12 @@ class Backend(ServingMixin):
                 raise too_many_tags(params[tagged])
             if any(j["jobName"] == params["jobName"] for j in self.jobs.values()):
                 raise validation(DUPLICATE_NAME_MESSAGE)
+            model_name = params["customModelName"]
+            if any(m.get("modelName") == model_name for m in self.models.values()) or any(
+                j["outputModelName"] == model_name and j["status"] in ("InProgress", "Stopping", "Completed")
+                for j in self.jobs.values()
+            ):
+                raise validation(f"A custom model with the name {model_name} already exists in this account.")
             quota = self.settings.max_running_jobs
             running = sum(j["status"] in ("InProgress", "Stopping") for j in self.jobs.values())
             if quota is not None and running >= quota:

@@ -35,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default loopback only; be careful)"
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[h for h in os.environ.get("BEDROCK_EMULATOR_ALLOWED_HOSTS", "").split(",") if h],
+        help="host name clients use to reach it besides loopback (repeatable; '*' for any; "
+        "default $BEDROCK_EMULATOR_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("BEDROCK_EMULATOR_ADMIN_TOKEN") or None,
+        help="token required by the state-changing /_emulator/ endpoints ('auto' = random, printed); "
+        "default $BEDROCK_EMULATOR_ADMIN_TOKEN, else none",
+    )
     parser.add_argument("--state", default=None, help="SQLite file that keeps state across restarts")
     parser.add_argument(
         "--time-scale",
@@ -84,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             s3_endpoint_url=args.s3_endpoint_url,
             region=args.region,
+            allowed_hosts=args.allowed_host,
+            admin_token=args.admin_token,
         )
     except (OSError, RuntimeError, FaultConfigError, ValueError) as exc:
         print(f"cannot start the emulator: {exc}", file=sys.stderr)
@@ -91,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with emu:
         print(f"Bedrock emulator listening on {emu.endpoint_url} (S3: {emu.s3_endpoint_url})", flush=True)
         print(f"time scale {time_scale}; state {args.state or 'in memory'}", flush=True)
+        if emu.admin_token:
+            print(f"admin token (Authorization: Bearer ...): {emu.admin_token}", flush=True)
         print("Airflow connection (AIRFLOW_CONN_AWS_DEFAULT):", flush=True)
         print(emu.connection_uri_json(), flush=True)
         print(f"export AIRFLOW_CONN_AWS_DEFAULT='{emu.connection_uri_json()}'", flush=True)

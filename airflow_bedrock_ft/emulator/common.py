@@ -77,10 +77,12 @@ def paginate(
     if token:
         try:
             doc = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-            offset = int(doc["o"])
-            if offset < 0:
+            raw = doc["o"] if isinstance(doc, dict) else None
+            if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw < 2**31:
                 raise ValueError
-        except (ValueError, KeyError, TypeError):
+            offset = raw
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+            # Whatever the token decodes to: AWS answers a token it did not issue this way.
             raise validation("Invalid pagination token.") from None
     size = max_results or default
     page = items[offset : offset + size]

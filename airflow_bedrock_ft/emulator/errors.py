@@ -17,6 +17,12 @@ _UNMODELLED_STATUS = {
     "UnknownOperationException": 404,
     "SerializationException": 400,
     "RequestEntityTooLargeException": 413,
+    "UnsupportedMediaTypeException": 415,
+    "RequestTimeoutException": 408,
+    "UnrecognizedClientException": 403,
+    "InvalidSignatureException": 403,
+    "IncompleteSignatureException": 400,
+    "MissingAuthenticationTokenException": 403,
 }
 
 

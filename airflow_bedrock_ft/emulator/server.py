@@ -16,8 +16,9 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ENV_FAULTS = "BEDROCK_EMULATOR_FAULTS"
 ENV_TIME_SCALE = "BEDROCK_EMULATOR_TIME_SCALE"
+#: Seconds an idle connection, or one that stopped half-way through a request, stays open.
+IDLE_TIMEOUT_S = 15.0
 #: Dummy credentials for the local endpoints; they are not secrets.
 DUMMY_KEY = "testing"
 
@@ -77,6 +80,11 @@ class Emulator:
     :param state_path: SQLite file that keeps the state across restarts (None = memory only).
     :param region: region in ARNs and in the printed connection.
     :param faults: initial fault document (see :mod:`airflow_bedrock_ft.emulator.faults`).
+    :param allowed_hosts: more host names accepted in the ``Host`` header (the loopback names
+        and ``host`` always are); needed when clients reach it by another name (a container's).
+    :param admin_token: token the state-changing ``/_emulator/`` endpoints require; ``"auto"``
+        makes a random one (see :attr:`admin_token` and :meth:`admin_headers`); None for none.
+    :param idle_timeout: seconds an idle or half-sent connection stays open.
     """
 
     def __init__(
@@ -90,8 +98,16 @@ class Emulator:
         state_path: str | Path | None = None,
         region: str = "us-east-1",
         faults: Mapping[str, Any] | None = None,
+        allowed_hosts: Iterable[str] = (),
+        admin_token: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.host = host
+        self.allowed_hosts = [h for h in allowed_hosts if h]
+        if host not in ("0.0.0.0", "::", ""):
+            self.allowed_hosts.append(host)
+        self.admin_token = secrets.token_urlsafe(24) if admin_token == "auto" else admin_token
+        self.idle_timeout = idle_timeout
         self.region = region
         self._port = port
         self._s3_port = s3_port
@@ -133,7 +149,9 @@ class Emulator:
             faults=self.faults,
             settings=self.settings,
         )
-        self.app = EmulatorApp(self.backend, self.faults)
+        self.app = EmulatorApp(
+            self.backend, self.faults, allowed_hosts=self.allowed_hosts, admin_token=self.admin_token
+        )
         self._thread = threading.Thread(target=self._serve, name="bedrock-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(30)
@@ -148,7 +166,9 @@ class Emulator:
         self._loop = loop
         asyncio.set_event_loop(loop)
         assert self.app is not None
-        runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.app.build(), access_log=None, handle_signals=False, keepalive_timeout=self.idle_timeout
+        )
         try:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self._port)
@@ -195,6 +215,13 @@ class Emulator:
     def endpoint_url(self) -> str:
         """Endpoint of ``bedrock`` and ``bedrock-runtime``."""
         return f"http://{_url_host(self.host)}:{self.port}"
+
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for a state-changing request to ``/_emulator/`` (JSON, and the token if any)."""
+        headers = {"Content-Type": "application/json"}
+        if self.admin_token:
+            headers["Authorization"] = f"Bearer {self.admin_token}"
+        return headers
 
     def connection(self) -> dict[str, Any]:
         """The Airflow AWS connection (as a dict) that points at this emulator and its S3."""
@@ -281,6 +308,8 @@ def start_emulator(
     s3_endpoint_url: str | None = None,
     region: str = "us-east-1",
     faults: Mapping[str, Any] | None = None,
+    allowed_hosts: Iterable[str] = (),
+    admin_token: str | None = None,
 ) -> Emulator:
     """Start an emulator and return it; use it as a context manager to stop it.
 
@@ -301,5 +330,7 @@ def start_emulator(
         state_path=state_path,
         region=region,
         faults=faults,
+        allowed_hosts=allowed_hosts,
+        admin_token=admin_token,
     )
     return emulator.start()

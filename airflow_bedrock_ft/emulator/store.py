@@ -23,11 +23,29 @@ CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
-def _default(value: Any) -> Any:
+#: Format of the documents in the file (``PRAGMA user_version``). Version 1 tagged datetimes
+#: and bytes as single-key objects that user data could imitate; version 2 escapes user keys.
+FORMAT_VERSION = 2
+
+
+def _encode(value: Any) -> Any:
+    """Turn ``value`` into plain JSON data that :func:`_hook` turns back, whatever it holds.
+
+    Datetimes and bytes become ``{"$dt": ...}`` and ``{"$hex": ...}``; every key of a user
+    mapping that starts with ``$`` gets one more ``$``, so no user object can look like a tag.
+    """
+    if isinstance(value, dict):
+        return {
+            (f"${k}" if isinstance(k, str) and k.startswith("$") else k): _encode(v) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
     if isinstance(value, dt.datetime):
         return {"$dt": value.isoformat()}
-    if isinstance(value, bytes):
-        return {"$hex": value.hex()}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$hex": bytes(value).hex()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
@@ -37,12 +55,21 @@ def _hook(doc: dict[str, Any]) -> Any:
             return dt.datetime.fromisoformat(doc["$dt"])
         if "$hex" in doc:
             return bytes.fromhex(doc["$hex"])
+    return {(k[1:] if k.startswith("$$") else k): v for k, v in doc.items()}
+
+
+def _legacy_hook(doc: dict[str, Any]) -> Any:
+    if len(doc) == 1:
+        if "$dt" in doc:
+            return dt.datetime.fromisoformat(doc["$dt"])
+        if "$hex" in doc:
+            return bytes.fromhex(doc["$hex"])
     return doc
 
 
 def dumps(doc: Any) -> str:
-    """JSON text of ``doc``, keeping datetimes and bytes."""
-    return json.dumps(doc, default=_default, sort_keys=True)
+    """JSON text of ``doc``, keeping datetimes and bytes apart from any user data."""
+    return json.dumps(_encode(doc), sort_keys=True)
 
 
 def loads(text: str) -> Any:
@@ -65,6 +92,24 @@ class Store:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Rewrite the documents of an older file in the current format."""
+        assert self._db is not None
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= FORMAT_VERSION:
+            return
+        with self._lock:
+            rows = self._db.execute("SELECT kind, id, doc FROM objects").fetchall()
+            self._db.execute("BEGIN")
+            for kind, key, text in rows:
+                doc = json.loads(text, object_hook=_legacy_hook)
+                self._db.execute(
+                    "UPDATE objects SET doc = ? WHERE kind = ? AND id = ?", (dumps(doc), kind, key)
+                )
+            self._db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+            self._db.execute("COMMIT")
 
     @property
     def persistent(self) -> bool:

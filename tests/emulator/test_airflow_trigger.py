@@ -51,7 +51,10 @@ async def _collect(trigger: BedrockFineTuneJobCompletedTrigger) -> list[dict[str
 
 def _post_faults(endpoint_url: str, fault: dict[str, Any]) -> None:
     request = urllib.request.Request(
-        f"{endpoint_url}/_emulator/faults", data=json.dumps(fault).encode(), method="POST"
+        f"{endpoint_url}/_emulator/faults",
+        data=json.dumps(fault).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200

@@ -19,13 +19,13 @@ def aws_default(emulator, monkeypatch):
     return emulator
 
 
-def operator(bucket: str, job_name: str, **kwargs):
+def operator(bucket: str, job_name: str, custom_model_name: str | None = None, **kwargs):
     from airflow.providers.amazon.aws.operators.bedrock import BedrockCustomizeModelOperator
 
     return BedrockCustomizeModelOperator(
         task_id="customize",
         job_name=job_name,
-        custom_model_name=f"{job_name}-model",
+        custom_model_name=custom_model_name or f"{job_name}-model",
         role_arn=ROLE,
         base_model_id=NOVA,
         training_data_uri=f"s3://{bucket}/ft/train.jsonl",
@@ -48,10 +48,16 @@ def test_operator_waits_for_completion_and_sensor_agrees(aws_default, bedrock, b
     job = bedrock.get_model_customization_job(jobIdentifier=arn)
     assert job["status"] == "Completed"
     assert sensor("airflow-job").poke(context={}) is True
-    # A second run with the same name gets a unique name, as the operator promises.
+    # A second run with the same names: the operator makes the job name unique, but not the
+    # model name, which a completed job keeps taken (Bedrock model names are unique).
+    from botocore.exceptions import ClientError
+
     second = operator(bucket, "airflow-job", wait_for_completion=False)
-    second_arn = second.execute(context={})
-    assert second_arn != arn and second.job_name.startswith("airflow-job-")
+    with pytest.raises(ClientError, match="airflow-job-model already exists"):
+        second.execute(context={})
+    third = operator(bucket, "airflow-job", wait_for_completion=False, custom_model_name="airflow-job-model-2")
+    third_arn = third.execute(context={})
+    assert third_arn != arn and third.job_name.startswith("airflow-job-")
 
 
 def test_sensor_reports_running_then_fails_on_stopped(aws_default, bedrock, bucket):

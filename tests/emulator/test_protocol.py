@@ -10,9 +10,9 @@ import pytest
 
 
 def call(emulator, method: str, path: str, body: bytes | None = None, headers=None):
-    req = urllib.request.Request(
-        emulator.endpoint_url + path, data=body, method=method, headers=headers or {}
-    )
+    if headers is None:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+    req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
