@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from airflow_bedrock_ft.emulator.auth import SigV4Verifier
 from airflow_bedrock_ft.emulator.backend import PHASE_NAMES, Backend
 from airflow_bedrock_ft.emulator.errors import EmulatorError
 from airflow_bedrock_ft.emulator.faults import FaultConfigError, Faults
@@ -58,6 +59,7 @@ class EmulatorApp:
     :param allowed_hosts: host names accepted in the ``Host`` header besides the loopback
         names and the bound host; ``"*"`` accepts any.
     :param admin_token: when set, the admin endpoints that change state require it.
+    :param auth: verifies each AWS request's SigV4 signature; None accepts any.
     """
 
     def __init__(
@@ -68,8 +70,10 @@ class EmulatorApp:
         *,
         allowed_hosts: Iterable[str] = (),
         admin_token: str | None = None,
+        auth: SigV4Verifier | None = None,
     ) -> None:
         self.backend = backend
+        self.auth = auth
         self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts} | LOOPBACK_HOSTS
         self.admin_token = admin_token
         self.faults = faults
@@ -160,6 +164,26 @@ class EmulatorApp:
                     f"got {ctype or 'no Content-Type'}.",
                 )
             )
+        limit = RUNTIME_MAX_BYTES if route.service == "bedrock-runtime" else CONTROL_PLANE_MAX_BYTES
+        try:
+            body = await asyncio.wait_for(_read_body(request, limit), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return _error(
+                EmulatorError(
+                    "RequestTimeoutException", f"The request body did not arrive within {BODY_TIMEOUT_S:g} s."
+                )
+            )
+        if body is None:
+            return _error(
+                EmulatorError(
+                    "RequestEntityTooLargeException", f"The request body exceeds the limit of {limit} bytes."
+                )
+            )
+        if self.auth is not None:
+            try:
+                self.auth.verify(request.method, request.raw_path, request.headers, body)
+            except EmulatorError as exc:
+                return _error(exc)
         decision = self.faults.decide(route.name)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
@@ -181,21 +205,6 @@ class EmulatorApp:
                 EmulatorError(
                     "UnknownOperationException",
                     f"The operation {route.name} is not implemented by the emulator.",
-                )
-            )
-        limit = RUNTIME_MAX_BYTES if route.service == "bedrock-runtime" else CONTROL_PLANE_MAX_BYTES
-        try:
-            body = await asyncio.wait_for(_read_body(request, limit), BODY_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            return _error(
-                EmulatorError(
-                    "RequestTimeoutException", f"The request body did not arrive within {BODY_TIMEOUT_S:g} s."
-                )
-            )
-        if body is None:
-            return _error(
-                EmulatorError(
-                    "RequestEntityTooLargeException", f"The request body exceeds the limit of {limit} bytes."
                 )
             )
         try:

@@ -48,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="token required by the state-changing /_emulator/ endpoints ('auto' = random, printed); "
         "default $BEDROCK_EMULATOR_ADMIN_TOKEN, else none",
     )
+    parser.add_argument(
+        "--credentials",
+        action="append",
+        default=[c for c in os.environ.get("BEDROCK_EMULATOR_CREDENTIALS", "").split(",") if c],
+        metavar="AKID:SECRET",
+        help="a key pair signed requests may use (repeatable; default testing:testing; "
+        "$BEDROCK_EMULATOR_CREDENTIALS, comma-separated)",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="accept unsigned and wrongly signed requests"
+    )
     parser.add_argument("--state", default=None, help="SQLite file that keeps state across restarts")
     parser.add_argument(
         "--time-scale",
@@ -78,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--time-scale must be >= 0", file=sys.stderr)
         return 2
 
+    from airflow_bedrock_ft.emulator.auth import parse_credentials
     from airflow_bedrock_ft.emulator.faults import FaultConfigError
+
+    try:
+        credentials = parse_credentials(args.credentials) or None
+    except ValueError as exc:
+        print(f"--credentials: {exc}", file=sys.stderr)
+        return 2
     from airflow_bedrock_ft.emulator.server import start_emulator
 
     stop = threading.Event()
@@ -99,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             region=args.region,
             allowed_hosts=args.allowed_host,
             admin_token=args.admin_token,
+            credentials=credentials,
+            auth=not args.no_auth,
         )
     except (OSError, RuntimeError, FaultConfigError, ValueError) as exc:
         print(f"cannot start the emulator: {exc}", file=sys.stderr)
@@ -106,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with emu:
         print(f"Bedrock emulator listening on {emu.endpoint_url} (S3: {emu.s3_endpoint_url})", flush=True)
         print(f"time scale {time_scale}; state {args.state or 'in memory'}", flush=True)
+        print(
+            "requests must be SigV4-signed with access key id(s): " + ", ".join(sorted(emu.credentials))
+            if emu.auth
+            else "signatures are not checked (--no-auth)",
+            flush=True,
+        )
         if emu.admin_token:
             print(f"admin token (Authorization: Bearer ...): {emu.admin_token}", flush=True)
         print("Airflow connection (AIRFLOW_CONN_AWS_DEFAULT):", flush=True)

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_bedrock_ft.emulator.app import EmulatorApp
+from airflow_bedrock_ft.emulator.auth import DEFAULT_CREDENTIALS, SigV4Verifier
 from airflow_bedrock_ft.emulator.backend import Backend, Settings
 from airflow_bedrock_ft.emulator.faults import Faults, parse_env
 from airflow_bedrock_ft.emulator.store import Store
@@ -85,6 +86,9 @@ class Emulator:
     :param admin_token: token the state-changing ``/_emulator/`` endpoints require; ``"auto"``
         makes a random one (see :attr:`admin_token` and :meth:`admin_headers`); None for none.
     :param idle_timeout: seconds an idle or half-sent connection stays open.
+    :param credentials: secret access key per access key id that signed requests may use
+        (default ``testing``/``testing``).
+    :param auth: False accepts unsigned and wrongly signed requests (``--no-auth``).
     """
 
     def __init__(
@@ -101,8 +105,12 @@ class Emulator:
         allowed_hosts: Iterable[str] = (),
         admin_token: str | None = None,
         idle_timeout: float = IDLE_TIMEOUT_S,
+        credentials: Mapping[str, str] | None = None,
+        auth: bool = True,
     ) -> None:
         self.host = host
+        self.credentials = dict(credentials or DEFAULT_CREDENTIALS)
+        self.auth = auth
         self.allowed_hosts = [h for h in allowed_hosts if h]
         if host not in ("0.0.0.0", "::", ""):
             self.allowed_hosts.append(host)
@@ -150,7 +158,11 @@ class Emulator:
             settings=self.settings,
         )
         self.app = EmulatorApp(
-            self.backend, self.faults, allowed_hosts=self.allowed_hosts, admin_token=self.admin_token
+            self.backend,
+            self.faults,
+            allowed_hosts=self.allowed_hosts,
+            admin_token=self.admin_token,
+            auth=SigV4Verifier(self.credentials) if self.auth else None,
         )
         self._thread = threading.Thread(target=self._serve, name="bedrock-emulator", daemon=True)
         self._thread.start()
@@ -310,6 +322,8 @@ def start_emulator(
     faults: Mapping[str, Any] | None = None,
     allowed_hosts: Iterable[str] = (),
     admin_token: str | None = None,
+    credentials: Mapping[str, str] | None = None,
+    auth: bool = True,
 ) -> Emulator:
     """Start an emulator and return it; use it as a context manager to stop it.
 
@@ -332,5 +346,7 @@ def start_emulator(
         faults=faults,
         allowed_hosts=allowed_hosts,
         admin_token=admin_token,
+        credentials=credentials,
+        auth=auth,
     )
     return emulator.start()

@@ -7,13 +7,34 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from airflow_bedrock_ft.core.states import is_terminal
 
 NOVA = "amazon.nova-micro-v1:0:128k"
 ROLE = "arn:aws:iam::123456789012:role/BedrockFineTune"
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def signed_request(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    key: tuple[str, str] = ("testing", "testing"),
+    region: str = "us-east-1",
+) -> Any:
+    """A ``urllib`` request to ``url`` signed with SigV4 as an AWS SDK signs it."""
+    import urllib.request
+
+    aws = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers or {}))
+    SigV4Auth(Credentials(*key), "bedrock", region).add_auth(aws)
+    return urllib.request.Request(url, data=body, method=method, headers=dict(aws.headers.items()))
+
 
 COUNTRIES = [
     ("France", "French"),

@@ -55,7 +55,9 @@ def test_operator_waits_for_completion_and_sensor_agrees(aws_default, bedrock, b
     second = operator(bucket, "airflow-job", wait_for_completion=False)
     with pytest.raises(ClientError, match="airflow-job-model already exists"):
         second.execute(context={})
-    third = operator(bucket, "airflow-job", wait_for_completion=False, custom_model_name="airflow-job-model-2")
+    third = operator(
+        bucket, "airflow-job", wait_for_completion=False, custom_model_name="airflow-job-model-2"
+    )
     third_arn = third.execute(context={})
     assert third_arn != arn and third.job_name.startswith("airflow-job-")
 

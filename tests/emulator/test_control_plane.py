@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from airflow_bedrock_ft.core.models import resolve_model
 
-from .helpers import NOVA, phase, wait_for
+from .helpers import NOVA, phase, signed_request, wait_for
 
 JOB_ARN_RE = re.compile(
     r"^arn:aws:bedrock:us-east-1:123456789012:model-customization-job/" + re.escape(NOVA) + r"/[a-z0-9]{12}$"
@@ -45,7 +45,9 @@ def test_get_by_name_and_by_url_encoded_arn_with_all_fields(bedrock, job_request
     # boto3 percent-encodes the ARN (":" and "/") in the path; the raw URL must work too.
     by_name = bedrock.get_model_customization_job(jobIdentifier=request["jobName"])
     raw = urllib.request.urlopen(
-        f"{bedrock.meta.endpoint_url}/model-customization-jobs/{urllib.parse.quote(arn, safe='')}"
+        signed_request(
+            f"{bedrock.meta.endpoint_url}/model-customization-jobs/{urllib.parse.quote(arn, safe='')}"
+        )
     )
     assert raw.status == 200
     assert by_name["jobArn"] == done["jobArn"] == arn

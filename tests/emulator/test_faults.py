@@ -16,7 +16,10 @@ from airflow_bedrock_ft.emulator.faults import FaultConfigError, Faults, parse_e
 def admin(emulator, method: str, name: str, doc=None):
     data = json.dumps(doc).encode() if doc is not None else None
     req = urllib.request.Request(
-        f"{emulator.endpoint_url}/_emulator/{name}", data=data, method=method, headers=emulator.admin_headers()
+        f"{emulator.endpoint_url}/_emulator/{name}",
+        data=data,
+        method=method,
+        headers=emulator.admin_headers(),
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())

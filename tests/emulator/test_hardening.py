@@ -17,11 +17,14 @@ from botocore.exceptions import ClientError
 from airflow_bedrock_ft.emulator import start_emulator
 from airflow_bedrock_ft.emulator.store import Store, dumps, loads
 
-from .helpers import NO_RETRY, wait_for
+from .helpers import NO_RETRY, signed_request, wait_for
 
 
 def raw(emulator: Any, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, Any]:
-    req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers)
+    if path.startswith("/_emulator"):
+        req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers)
+    else:
+        req = signed_request(emulator.endpoint_url + path, method, body, headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -244,3 +247,86 @@ def test_two_custom_models_cannot_share_a_name(emulator, bedrock, job_request):
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     assert "shared" in exc.value.response["Error"]["Message"]
     assert len(bedrock.list_custom_models(nameContains="shared")["modelSummaries"]) == 1
+
+
+def _client(emulator: Any, key: str, secret: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "bedrock",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=NO_RETRY,
+    )
+
+
+def test_requests_must_be_signed_by_a_known_key(emulator):
+    status, _ = raw(emulator, "GET", "/model-customization-jobs", Host=f"127.0.0.1:{emulator.port}")
+    assert status == 200  # raw() signs with testing/testing
+    req = urllib.request.Request(emulator.endpoint_url + "/model-customization-jobs")
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(req, timeout=10)
+    assert unsigned.value.code == 403
+    assert unsigned.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert "testing" in json.loads(unsigned.value.read())["message"]
+
+    with pytest.raises(ClientError) as unknown:
+        _client(emulator, "AKIAOTHERKEY", "testing").list_model_customization_jobs()
+    error = unknown.value.response["Error"]
+    assert (error["Code"], unknown.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "UnrecognizedClientException",
+        403,
+    )
+    assert "AKIAOTHERKEY" in error["Message"] and "accepts: testing" in error["Message"]
+
+    with pytest.raises(ClientError) as wrong:
+        _client(emulator, "testing", "not-the-secret").list_model_customization_jobs()
+    assert wrong.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "not-the-secret" not in wrong.value.response["Error"]["Message"]
+
+
+def test_a_tampered_body_or_an_old_signature_is_refused(emulator, job_request):
+    url = emulator.endpoint_url + "/model-customization-jobs"
+    body = json.dumps(job_request()).encode()
+    req = signed_request(url, "POST", body, {"Content-Type": "application/json"})
+    tampered = urllib.request.Request(
+        url, data=body.replace(b"job-", b"jab-"), method="POST", headers=dict(req.headers)
+    )
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert exc.value.code == 403 and exc.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert _job_count(emulator) == 0
+
+    from unittest import mock
+
+    import botocore.auth
+
+    with mock.patch.object(
+        botocore.auth, "get_current_datetime", return_value=__import__("datetime").datetime(2020, 1, 1)
+    ):
+        old = signed_request(url, "POST", body, {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(old, timeout=10)
+    assert exc.value.code == 403 and "expired" in json.loads(exc.value.read())["message"]
+    assert _job_count(emulator) == 0
+
+
+def test_extra_key_pairs_and_no_auth(bedrock_emulator):
+    s3 = bedrock_emulator.s3_endpoint_url
+    with start_emulator(
+        s3_endpoint_url=s3, credentials={"AKIATEAM": "team-secret", "testing": "testing"}
+    ) as emu:
+        assert (
+            _client(emu, "AKIATEAM", "team-secret").list_model_customization_jobs()[
+                "modelCustomizationJobSummaries"
+            ]
+            == []
+        )
+        assert _client(emu, "testing", "testing").list_custom_models()["modelSummaries"] == []
+    with (
+        start_emulator(s3_endpoint_url=s3, auth=False) as emu,
+        urllib.request.urlopen(emu.endpoint_url + "/model-customization-jobs", timeout=10) as resp,
+    ):
+        assert resp.status == 200

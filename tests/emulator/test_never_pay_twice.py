@@ -98,7 +98,9 @@ def test_a_job_stopped_from_the_console_is_re_reported_not_re_created(
     emulator.set_config(hold_phases=[])
     result = _operator(bucket, aws_conn, resubmit_stopped=True).execute(context)  # type: ignore[arg-type]
     assert result["status"] == "Completed"
-    assert result["job_name"] == suffixed_job_name(bedrock.get_model_customization_job(jobIdentifier=arn)["jobName"], 1)
+    assert result["job_name"] == suffixed_job_name(
+        bedrock.get_model_customization_job(jobIdentifier=arn)["jobName"], 1
+    )
     assert len(_jobs(emulator, context)) == 2
 
 

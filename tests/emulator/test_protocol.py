@@ -8,11 +8,16 @@ import urllib.request
 
 import pytest
 
+from .helpers import signed_request
+
 
 def call(emulator, method: str, path: str, body: bytes | None = None, headers=None):
     if headers is None:
         headers = {"Content-Type": "application/json"} if body is not None else {}
-    req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers)
+    if path.startswith("/_emulator"):
+        req = urllib.request.Request(emulator.endpoint_url + path, data=body, method=method, headers=headers)
+    else:
+        req = signed_request(emulator.endpoint_url + path, method, body, headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
