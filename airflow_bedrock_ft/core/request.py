@@ -439,6 +439,36 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
     return problems
 
 
+def base_model_problem(identifier: str) -> Problem | None:
+    """Why ``identifier`` cannot be a ``baseModelIdentifier``, or None when it may be one.
+
+    A catalog model is named by one of its identifiers (a context suffix it does not have,
+    such as ``amazon.nova-micro-v1:0:999k``, is refused, naming the ones it has), by a
+    foundation-model ARN of one, or by a custom-model ARN tuned from one. A bare name
+    without a dot may be one of the caller's own custom models: only the service knows.
+    """
+    if find_model(identifier) is not None:
+        return None
+    family = model_family(identifier)
+    if family is not None:
+        return Problem(
+            "baseModelIdentifier",
+            "model",
+            f"{identifier!r} names {family.name} with a context suffix it does not have; allowed "
+            f"identifiers: {', '.join(family.identifiers)} (or their foundation-model ARNs, or "
+            "a custom-model ARN tuned from one)",
+            identifier,
+        )
+    if "." in identifier or identifier.startswith("arn:"):
+        return Problem(
+            "baseModelIdentifier",
+            "model",
+            f"{identifier!r} is not a base model that Bedrock can customize",
+            identifier,
+        )
+    return None
+
+
 def _model_rules(params: Mapping[str, Any], ctype: CustomizationType) -> list[Problem]:
     problems: list[Problem] = []
     base = params.get("baseModelIdentifier")
@@ -446,30 +476,8 @@ def _model_rules(params: Mapping[str, Any], ctype: CustomizationType) -> list[Pr
         return problems
     spec = find_model(base)
     if spec is None:
-        family = model_family(base)
-        if family is not None:
-            problems.append(
-                Problem(
-                    "baseModelIdentifier",
-                    "model",
-                    f"{base!r} names {family.name} with a context suffix it does not have; allowed "
-                    f"identifiers: {', '.join(family.identifiers)} (or their foundation-model ARNs, or "
-                    "a custom-model ARN tuned from one)",
-                    base,
-                )
-            )
-            return problems
-        if "." in base or base.startswith("arn:"):
-            problems.append(
-                Problem(
-                    "baseModelIdentifier",
-                    "model",
-                    f"{base!r} is not a base model that Bedrock can customize",
-                    base,
-                )
-            )
-        # A bare name may be one of the caller's own custom models: only the service knows.
-        return problems
+        problem = base_model_problem(base)
+        return [problem] if problem else problems
     try:
         customization = spec.customization(ctype)
     except UnsupportedCustomizationError as exc:
