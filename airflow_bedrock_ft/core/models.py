@@ -10,6 +10,7 @@ no number, the value is marked ``unconfirmed`` in a comment and chosen conservat
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,17 +52,28 @@ class HyperParameter:
     def parse(self, raw: object) -> float | int:
         """Parse ``raw`` (Bedrock sends strings) to this parameter's type.
 
+        Only plain ASCII numbers are accepted, the way the service reads them: an optional
+        sign and digits for integers; for floats also a fraction and an exponent. No
+        surrounding spaces, no underscores, no non-ASCII digits, no NaN or infinity (Python's
+        ``int()`` and ``float()`` accept all of these). Python numbers of the right type are
+        taken as they are.
+
         :raises ValueError: with the rule when the value is not a number of the right type.
         """
-        text = str(raw).strip()
-        try:
-            value: float | int = int(text) if self.type is int else float(text)
-        except ValueError:
-            kind = "an integer" if self.type is int else "a number"
-            raise ValueError(f"must be {kind}, got {raw!r}") from None
-        if self.type is float and value != value:  # NaN
-            raise ValueError(f"must be a number, got {raw!r}")
-        return value
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw if self.type is int else float(raw)
+        if isinstance(raw, float) and self.type is float and math.isfinite(raw):
+            return raw
+        text = raw if isinstance(raw, str) else None
+        if self.type is int:
+            if text is None or not _INT_RE.fullmatch(text):
+                raise ValueError(f"must be an integer (ASCII digits with an optional sign), got {raw!r}")
+            return int(text)
+        if text is None or not _FLOAT_RE.fullmatch(text):
+            raise ValueError(
+                f"must be a decimal number (ASCII digits, optional sign, fraction and exponent), got {raw!r}"
+            )
+        return float(text)
 
     def check(self, raw: object) -> str | None:
         """Return the broken rule for ``raw``, or None when it is a valid value."""
@@ -74,8 +86,15 @@ class HyperParameter:
         return None
 
 
+# The service parses hyperparameter strings as Java numbers: plain ASCII only. Written out
+# rather than with \d, which is Unicode in Python.
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) >= 1 else f"{x:g}"
+    # repr is the shortest string that reads back as the same float: no precision lost.
+    return str(int(x)) if float(x).is_integer() and abs(x) >= 1 else repr(float(x))
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,22 @@ class ModelSpec:
     def customization_id(self) -> str:
         """The identifier used as ``baseModelIdentifier``, e.g. ``amazon.nova-lite-v1:0:300k``."""
         return self.model_id + self.context_suffix
+
+    @property
+    def identifiers(self) -> tuple[str, ...]:
+        """The model ids Bedrock has for this model: the plain id and, where the model has
+        one, the context-suffixed id it lists for customization. No other suffix exists."""
+        if self.context_suffix:
+            return (self.model_id, self.customization_id)
+        return (self.model_id,)
+
+    def accepts_identifier(self, identifier: str) -> bool:
+        """True when ``identifier`` names this model as ``baseModelIdentifier`` may.
+
+        That is one of :attr:`identifiers`, a foundation-model ARN ending in one, or a
+        custom-model ARN (re-tuning a custom model) whose base model is one.
+        """
+        return base_model_id(identifier) in self.identifiers
 
     def supports(self, ctype: CustomizationType | str) -> bool:
         """True when this model accepts customization type ``ctype``."""
@@ -540,11 +575,13 @@ TEACHER_MODELS: tuple[str, ...] = (
 )
 
 _BY_ID: dict[str, ModelSpec] = {m.model_id: m for m in MODELS}
-_ARN_RE = re.compile(r"^arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]*:\d*:foundation-model/(?P<id>.+)$")
+_BY_IDENTIFIER: dict[str, ModelSpec] = {ident: m for m in MODELS for ident in m.identifiers}
+# Explicit [0-9] (Python's \d is Unicode) and fullmatch (Python's $ also matches before "\n").
+_ARN_RE = re.compile(r"arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]*:[0-9]*:foundation-model/(?P<id>.+)")
 _CUSTOM_ARN_RE = re.compile(
-    r"^arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]+:\d{12}:custom-model/(?P<id>[^/]+)/[a-z0-9]{12}$"
+    r"arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]+:[0-9]{12}:custom-model/(?P<id>[^/]+)/[a-z0-9]{12}"
 )
-_SUFFIX_RE = re.compile(r":[0-9a-z]+$")
+_SUFFIX_RE = re.compile(r":[0-9a-z]+\Z")
 
 
 def base_model_id(identifier: str) -> str:
@@ -552,32 +589,50 @@ def base_model_id(identifier: str) -> str:
 
     A custom-model ARN (re-tuning a custom model) yields the base model it was tuned from.
     """
-    identifier = identifier.strip()
     for regex in (_ARN_RE, _CUSTOM_ARN_RE):
-        match = regex.match(identifier)
+        match = regex.fullmatch(identifier)
         if match:
             return match.group("id")
     return identifier
 
 
-def resolve_model(identifier: str) -> ModelSpec:
-    """Find the catalog entry for any form Bedrock accepts for customization.
+def model_family(identifier: str) -> ModelSpec | None:
+    """The catalog model that ``identifier`` is a variant of, whatever its context suffix.
 
-    Accepts ``amazon.nova-lite-v1:0:300k``, ``amazon.nova-lite-v1:0``, a foundation-model
-    ARN, or a custom-model ARN (which resolves to its base model).
-
-    :raises UnknownModelError: listing the known ids when nothing matches.
+    Unlike :func:`find_model` this also answers for suffixes the model does not have
+    (``amazon.nova-micro-v1:0:999k`` -> Nova Micro), so that an error can name the model and
+    the identifiers it really has.
     """
-    model_id = base_model_id(identifier)
-    candidate = model_id
+    candidate = base_model_id(identifier)
     # Strip context suffixes one at a time: "amazon.titan-text-express-v1:0:8k" -> ":0" -> "".
     while True:
         if candidate in _BY_ID:
             return _BY_ID[candidate]
         stripped = _SUFFIX_RE.sub("", candidate)
         if stripped == candidate:
-            break
+            return None
         candidate = stripped
+
+
+def resolve_model(identifier: str) -> ModelSpec:
+    """Find the catalog entry for any form Bedrock accepts for customization.
+
+    Accepts one of a model's :attr:`ModelSpec.identifiers` (``amazon.nova-lite-v1:0:300k``,
+    ``amazon.nova-lite-v1:0``), a foundation-model ARN of one, or a custom-model ARN (which
+    resolves to its base model). A context suffix the model does not have is refused.
+
+    :raises UnknownModelError: naming the model's identifiers when only the suffix is wrong,
+        else listing the known ids.
+    """
+    spec = _BY_IDENTIFIER.get(base_model_id(identifier))
+    if spec is not None:
+        return spec
+    family = model_family(identifier)
+    if family is not None:
+        raise UnknownModelError(
+            f"{identifier!r} is not an identifier of {family.name}: it has no such context variant; "
+            f"use one of {', '.join(family.identifiers)}"
+        )
     known = ", ".join(m.customization_id for m in MODELS)
     raise UnknownModelError(f"Unknown base model {identifier!r}; customizable models: {known}")
 

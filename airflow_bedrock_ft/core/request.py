@@ -12,17 +12,21 @@ The emulator uses the same functions to answer exactly as the plugin validates.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from airflow_bedrock_ft.core.java_regex import compile_java
 from airflow_bedrock_ft.core.models import (
     TEACHER_MODELS,
     CustomizationType,
     UnsupportedCustomizationError,
     find_model,
+    model_family,
 )
 
 if TYPE_CHECKING:
@@ -92,10 +96,10 @@ def service_model(service: str = "bedrock") -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
-@lru_cache(maxsize=512)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    # Smithy patterns are written unanchored, but AWS validates the whole value.
-    return re.compile(pattern)
+    # AWS checks patterns with Java's regex engine against the whole value (ASCII \s, \d,
+    # \w; "." stops at every line terminator): translate, then fullmatch.
+    return compile_java(pattern)
 
 
 def _path(parent: str, name: str) -> str:
@@ -131,9 +135,16 @@ class _ShapeChecker:
             f"Member must be {expected}",
         )
 
+    def _null(self, path: str) -> None:
+        self.add(
+            path, "null", "must not be null; leave the field out instead", None, "Member must not be null"
+        )
+
+    # Container types are botocore's own (dict; list or tuple): anything else fails its
+    # parameter validation before a request is sent.
     def _check_structure(self, shape: Any, value: Any, path: str, sensitive: bool) -> None:
-        if not isinstance(value, Mapping):
-            self._type(path or "<request>", "an object", value, sensitive)
+        if not isinstance(value, dict):
+            self._type(path or "<request>", "an object (dict)", value, sensitive)
             return
         members = shape.members
         for key in value:
@@ -150,6 +161,9 @@ class _ShapeChecker:
         for name in shape.required_members:
             if value.get(name) is None:
                 self.add(_path(path, name), "required", "is required", None, "Member must not be null")
+        for name in members:
+            if name in value and value[name] is None and name not in shape.required_members:
+                self._null(_path(path, name))
         if shape.metadata.get("union"):
             present = [k for k in members if value.get(k) is not None]
             if len(present) != 1:
@@ -167,18 +181,18 @@ class _ShapeChecker:
                 self.check(member, value[name], _path(path, name), sensitive)
 
     def _check_list(self, shape: Any, value: Any, path: str, sensitive: bool) -> None:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        if not isinstance(value, (list, tuple)):
             self._type(path, "a list", value, sensitive)
             return
         self._size(shape, len(value), path, "item", value, sensitive)
         for i, item in enumerate(value):
             if item is None:
-                self.add(f"{path}[{i}]", "required", "must not be null", None, "Member must not be null")
+                self._null(f"{path}[{i}]")
             else:
                 self.check(shape.member, item, f"{path}[{i}]", sensitive)
 
     def _check_map(self, shape: Any, value: Any, path: str, sensitive: bool) -> None:
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             self._type(path, "an object (map)", value, sensitive)
             return
         self._size(shape, len(value), path, "entr", value, sensitive)
@@ -187,7 +201,7 @@ class _ShapeChecker:
                 shape.key, key, f"{path}.<key {key!r}>" if not sensitive else f"{path}.<key>", sensitive
             )
             if item is None:
-                self.add(f"{path}.{key}", "required", "must not be null", None, "Member must not be null")
+                self._null(f"{path}.{key}" if not sensitive else f"{path}.<value>")
             else:
                 self.check(shape.value, item, f"{path}.{key}", sensitive)
 
@@ -252,11 +266,13 @@ class _ShapeChecker:
             )
             return
         pattern = shape.metadata.get("pattern")
-        if pattern and value and not _compiled(pattern).fullmatch(value):
+        # An empty string is checked too: "" fails a pattern that needs a character.
+        if pattern and not _compiled(pattern).fullmatch(value):
             self.add(
                 path,
                 "pattern",
-                f"{quoted.strip() or 'value'} does not match the pattern {pattern}",
+                f"{quoted.strip() or 'value'} does not match the pattern {pattern} "
+                "(a Java regex, matched against the whole value)",
                 shown,
                 f"Member must satisfy regular expression pattern: {pattern}",
             )
@@ -265,6 +281,10 @@ class _ShapeChecker:
         ok = isinstance(value, int) if integral else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             self._type(path, "an integer" if integral else "a number", value, sensitive)
+            return
+        if isinstance(value, float) and not math.isfinite(value):
+            # JSON has no NaN or infinity: the service cannot read them.
+            self.add(path, "range", f"must be a finite number, got {value!r}", value, "Member must be finite")
             return
         lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -313,10 +333,10 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
         ctype = CustomizationType(ctype_raw)
     except ValueError:
         return problems  # the shape check already reported the enum
-    config = params.get("customizationConfig") or {}
+    config = params.get("customizationConfig")
     config = config if isinstance(config, Mapping) else {}
-    training = params.get("trainingDataConfig") or {}
-    training = training if isinstance(training, Mapping) else {}
+    training_raw = params.get("trainingDataConfig")
+    training = training_raw if isinstance(training_raw, Mapping) else {}
 
     if ctype is CustomizationType.IMPORTED:
         add(
@@ -325,7 +345,7 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
             "IMPORTED cannot be requested with CreateModelCustomizationJob; use CreateModelImportJob",
             ctype_raw,
         )
-    if ctype is CustomizationType.DISTILLATION and not config.get("distillationConfig"):
+    if ctype is CustomizationType.DISTILLATION and config.get("distillationConfig") is None:
         add(
             "customizationConfig.distillationConfig",
             "cross_field",
@@ -333,13 +353,13 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
         )
     if ctype is CustomizationType.REINFORCEMENT_FINE_TUNING:
         rft = config.get("rftConfig")
-        if not rft:
+        if rft is None:
             add(
                 "customizationConfig.rftConfig",
                 "cross_field",
                 "is required when customizationType is REINFORCEMENT_FINE_TUNING (it names the grader)",
             )
-        elif isinstance(rft, Mapping) and not rft.get("graderConfig"):
+        elif isinstance(rft, Mapping) and rft.get("graderConfig") is None:
             add(
                 "customizationConfig.rftConfig.graderConfig",
                 "cross_field",
@@ -353,31 +373,39 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
                 "customizationConfig.rftConfig.hyperParameters",
                 params.get("hyperParameters"),
             )
-    if config.get("distillationConfig") and ctype is not CustomizationType.DISTILLATION:
+    if config.get("distillationConfig") is not None and ctype is not CustomizationType.DISTILLATION:
         add(
             "customizationConfig.distillationConfig",
             "cross_field",
             f"is only valid with customizationType DISTILLATION, not {ctype.value}",
         )
-    if config.get("rftConfig") and ctype is not CustomizationType.REINFORCEMENT_FINE_TUNING:
+    if config.get("rftConfig") is not None and ctype is not CustomizationType.REINFORCEMENT_FINE_TUNING:
         add(
             "customizationConfig.rftConfig",
             "cross_field",
             f"is only valid with customizationType REINFORCEMENT_FINE_TUNING, not {ctype.value}",
         )
-    if training.get("invocationLogsConfig") and ctype not in (
-        CustomizationType.DISTILLATION,
-        CustomizationType.REINFORCEMENT_FINE_TUNING,
-    ):
+    logs_types = (CustomizationType.DISTILLATION, CustomizationType.REINFORCEMENT_FINE_TUNING)
+    has_s3 = training.get("s3Uri") is not None
+    has_logs = training.get("invocationLogsConfig") is not None
+    if has_logs and ctype not in logs_types:
         add(
             "trainingDataConfig.invocationLogsConfig",
             "cross_field",
             f"is only valid for DISTILLATION and REINFORCEMENT_FINE_TUNING, not {ctype.value}",
         )
-    if training.get("s3Uri") and training.get("invocationLogsConfig"):
+    # botocore's shape leaves both members optional, but the service needs the data's location.
+    if has_s3 and has_logs:
         add("trainingDataConfig", "union", "must set exactly one of s3Uri | invocationLogsConfig; got both")
-    if training and not training.get("s3Uri") and not training.get("invocationLogsConfig"):
-        add("trainingDataConfig", "union", "must set exactly one of s3Uri | invocationLogsConfig; got none")
+    if isinstance(training_raw, Mapping) and not has_s3 and not has_logs:
+        choices = "s3Uri | invocationLogsConfig" if ctype in logs_types else "s3Uri"
+        add(
+            "trainingDataConfig",
+            "union",
+            f"must set {choices} for {ctype.value}; got neither"
+            + ("" if ctype in logs_types else " (invocationLogsConfig is for DISTILLATION and "
+               "REINFORCEMENT_FINE_TUNING only)"),
+        )
     distill = config.get("distillationConfig")
     if isinstance(distill, Mapping):
         teacher = distill.get("teacherModelConfig") or {}
@@ -411,6 +439,36 @@ def _cross_field(params: Mapping[str, Any], check_model: bool) -> list[Problem]:
     return problems
 
 
+def base_model_problem(identifier: str) -> Problem | None:
+    """Why ``identifier`` cannot be a ``baseModelIdentifier``, or None when it may be one.
+
+    A catalog model is named by one of its identifiers (a context suffix it does not have,
+    such as ``amazon.nova-micro-v1:0:999k``, is refused, naming the ones it has), by a
+    foundation-model ARN of one, or by a custom-model ARN tuned from one. A bare name
+    without a dot may be one of the caller's own custom models: only the service knows.
+    """
+    if find_model(identifier) is not None:
+        return None
+    family = model_family(identifier)
+    if family is not None:
+        return Problem(
+            "baseModelIdentifier",
+            "model",
+            f"{identifier!r} names {family.name} with a context suffix it does not have; allowed "
+            f"identifiers: {', '.join(family.identifiers)} (or their foundation-model ARNs, or "
+            "a custom-model ARN tuned from one)",
+            identifier,
+        )
+    if "." in identifier or identifier.startswith("arn:"):
+        return Problem(
+            "baseModelIdentifier",
+            "model",
+            f"{identifier!r} is not a base model that Bedrock can customize",
+            identifier,
+        )
+    return None
+
+
 def _model_rules(params: Mapping[str, Any], ctype: CustomizationType) -> list[Problem]:
     problems: list[Problem] = []
     base = params.get("baseModelIdentifier")
@@ -418,17 +476,8 @@ def _model_rules(params: Mapping[str, Any], ctype: CustomizationType) -> list[Pr
         return problems
     spec = find_model(base)
     if spec is None:
-        if "." in base or base.startswith("arn:"):
-            problems.append(
-                Problem(
-                    "baseModelIdentifier",
-                    "model",
-                    f"{base!r} is not a base model that Bedrock can customize",
-                    base,
-                )
-            )
-        # A bare name may be one of the caller's own custom models: only the service knows.
-        return problems
+        problem = base_model_problem(base)
+        return [problem] if problem else problems
     try:
         customization = spec.customization(ctype)
     except UnsupportedCustomizationError as exc:
@@ -532,8 +581,13 @@ def tags_to_list(tags: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None) -
 def _hp_value(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (int, float)):
-        return format(value, "g") if isinstance(value, float) else str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        # The shortest string that reads back as exactly this float ("%g" keeps 6 digits:
+        # 1.2345678e-05 would be sent as 1.23457e-05). float() also unwraps NumPy scalars,
+        # whose repr is "np.float64(...)".
+        return repr(float(value))
     return value
 
 

@@ -35,9 +35,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_bedrock_ft.core.models import CustomizationType, ModelSpec, find_model
+from airflow_bedrock_ft.core.models import CustomizationType, ModelSpec, find_model, model_family
 from airflow_bedrock_ft.core.request import (
     MAX_TAGS_PER_RESOURCE,
+    base_model_problem,
     validate_operation,
     validate_request,
 )
@@ -324,6 +325,11 @@ class Backend(ServingMixin):
             return spec, custom["modelArn"], custom
         spec = find_model(ident)
         if spec is None:
+            problem = base_model_problem(ident)
+            if problem is not None and model_family(ident) is not None:
+                # A real model with a context suffix it does not have (":999k", or another
+                # model's ":300k"): a bad identifier, not a missing resource.
+                raise_problems([problem])
             raise not_found(f"The base model {ident} was not found.")
         return spec, self.foundation_arn(spec.customization_id), None
 

@@ -146,7 +146,7 @@ class ServingMixin:
     def _model_entries(self) -> list[dict[str, Any]]:
         entries = []
         for spec in MODELS:
-            ids = [spec.model_id] + ([spec.customization_id] if spec.context_suffix else [])
+            ids = spec.identifiers
             for model_id in ids:
                 customizable = model_id == spec.customization_id
                 entries.append(self._model_summary(spec, model_id, customizable))

@@ -108,6 +108,11 @@ def test_client_request_token_is_idempotent_and_conflicts_on_other_parameters(be
         ({"hyperParameters": {"epochCount": "9"}}, "hyperParameters.epochCount"),
         ({"hyperParameters": {"warp": "1"}}, "hyperParameters.warp"),
         ({"customizationType": "CONTINUED_PRE_TRAINING"}, "CONTINUED_PRE_TRAINING"),
+        # Context suffixes the model does not have (Nova Lite's :300k on Nova Micro, :999k).
+        ({"baseModelIdentifier": "amazon.nova-micro-v1:0:999k"}, "amazon.nova-micro-v1:0:128k"),
+        ({"baseModelIdentifier": "amazon.nova-micro-v1:0:300k"}, "amazon.nova-micro-v1:0:128k"),
+        ({"trainingDataConfig": {}}, "trainingDataConfig"),
+        ({"roleArn": ""}, "at 'roleArn' failed to satisfy constraint"),
     ],
 )
 def test_invalid_requests_are_validation_exceptions(bedrock, job_request, overrides, expected):
