@@ -6,7 +6,7 @@ Plain Python over ``httpx`` (installed with Airflow), no ``airflow`` import, so 
 Authentication: a JWT given as ``token``, or one obtained from ``POST /auth/token`` with
 ``username`` and ``password`` (the simple and the FAB auth managers both offer it), or, with
 neither, from ``GET /auth/token``, which only the simple auth manager's all-admins mode
-answers. An expired token is renewed once from the credentials. Tokens and passwords never
+answers. A token that is refused (expired) is renewed once from the credentials. Tokens and passwords never
 appear in errors or logs.
 """
 
@@ -121,7 +121,8 @@ class AirflowApiClient:
         if self._token is None:
             self._token = self._fetch_token()
         response = self._http.get(path, headers={"Authorization": f"Bearer {self._token}"})
-        if response.status_code == 401 and can_renew:
+        # Airflow answers 401 or 403 ("Invalid JWT token") for an expired token: renew once.
+        if response.status_code in (401, 403) and can_renew:
             self._token = self._fetch_token()
             response = self._http.get(path, headers={"Authorization": f"Bearer {self._token}"})
         return response
