@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--username and --password go together")
 
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from airflow_bedrock_ft.core.airflow_api import AirflowApiClient
 
@@ -82,7 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with AirflowApiClient(
         args.airflow_url, token=args.token, username=args.username, password=args.password
     ) as lookup:
-        decisions = reap(client, lookup, stop=args.stop, namespace=args.namespace, min_age=min_age, echo=echo)
+        try:
+            decisions = reap(
+                client, lookup, stop=args.stop, namespace=args.namespace, min_age=min_age, echo=echo
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Only listing the jobs can fail here: every per-job error becomes a "keep" decision.
+            print(f"airflow-bedrock-ft reap: could not list the jobs: {exc}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps({"stop": args.stop, "decisions": [d.to_dict() for d in decisions]}, indent=2))
     else:

@@ -243,3 +243,16 @@ def test_the_reap_command_rejects_bad_arguments() -> None:
         done = subprocess.run([*run, *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr, (args, done.stderr)
+
+
+def test_the_reap_command_fails_clearly_when_bedrock_cannot_be_listed(emulator: Any) -> None:
+    from system.deployment import free_port
+
+    env = {**os.environ, "AWS_MAX_ATTEMPTS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow_bedrock_ft.cli", "reap", "--airflow-url", "http://127.0.0.1:1",
+         "--token", "t", "--endpoint-url", f"http://127.0.0.1:{free_port()}", "--region", "us-east-1"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "could not list the jobs" in done.stderr and "Traceback" not in done.stderr
