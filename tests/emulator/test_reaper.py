@@ -30,7 +30,7 @@ from .helpers import NO_RETRY, wait_for
 
 HERE = Path(__file__).parent / "airflow_reaper"
 DAG_ID = "reaper_states"
-RUN_ID = "manual__reaper-states"
+RUN_ID = "manual__2026-12-01T00:00:00+00:00"  # "+" and ":" must survive the URL
 PASSWORD = "reaper-pass-1"
 ENDED = ("success", "failed", "skipped", "upstream_failed")
 LIVE = ("deferred", "running", "queued", "up_for_retry", "restarting", "none")
