@@ -3,7 +3,7 @@
 A deferred task marked failed while no triggerer runs has nobody to call its trigger's
 ``on_kill``: its job trains on. ``airflow-bedrock-ft reap`` (REST API) reports it, and the
 shipped reaper DAG, run by the scheduler on a real worker (Task SDK lookups through the
-execution API), stops it.
+execution API), stops it, and keeps the job of a task that is still deferred.
 """
 
 from __future__ import annotations
@@ -51,15 +51,20 @@ def test_a_deferred_task_failed_before_any_triggerer_ran_it_has_its_job_reaped(
     e2e_emulator.set_config(hold_phases=["training"])
     airflow_deployment.stop("triggerer")
     try:
-        airflow_deployment.trigger(E2E_DAG, run_id)
-        airflow_deployment.wait_for_task_state(E2E_DAG, run_id, "fine_tune", {"deferred"}, timeout=180)
-        name = job_identity(E2E_DAG, "fine_tune", run_id).job_name
         bedrock = e2e_emulator.client("bedrock")
-        summaries = _wait(
-            lambda: bedrock.list_model_customization_jobs(nameContains=name)["modelCustomizationJobSummaries"],
-            60, f"no job {name}", airflow_deployment,
-        )
-        arn = summaries[0]["jobArn"]
+        arns = {}
+        for run in (run_id, "live-run"):  # live-run stays deferred: its job must be kept
+            airflow_deployment.trigger(E2E_DAG, run)
+            airflow_deployment.wait_for_task_state(E2E_DAG, run, "fine_tune", {"deferred"}, timeout=180)
+            name = job_identity(E2E_DAG, "fine_tune", run).job_name
+            summaries = _wait(
+                lambda name=name: bedrock.list_model_customization_jobs(nameContains=name)[
+                    "modelCustomizationJobSummaries"
+                ],
+                60, f"no job {name}", airflow_deployment,
+            )
+            arns[run] = summaries[0]["jobArn"]
+        arn = arns[run_id]
         airflow_deployment.set_task_state(E2E_DAG, run_id, "fine_tune", "failed")
         time.sleep(5)
         assert _job(e2e_emulator, arn)["status"] == "InProgress", "expected the gap: nobody stops the job"
@@ -87,6 +92,9 @@ def test_a_deferred_task_failed_before_any_triggerer_ran_it_has_its_job_reaped(
         mine = next(d for d in decisions if d["job_arn"] == arn)
         assert mine["action"] == "stop" and mine["outcome"] == "stop requested", mine
         assert "fine_tune failed" in mine["reason"]
+        live = next(d for d in decisions if d["job_arn"] == arns["live-run"])
+        assert live["action"] == "keep" and live["ti_state"] == "deferred", live
+        assert _job(e2e_emulator, arns["live-run"])["status"] == "InProgress"
         _wait(lambda: _job(e2e_emulator, arn)["status"] == "Stopped", 60, "the job was not stopped",
               airflow_deployment)
     finally:
