@@ -1,4 +1,5 @@
-"""``airflow-bedrock-ft`` command line: ``validate`` (datasets) and ``emulator`` (local Bedrock).
+"""``airflow-bedrock-ft`` command line: ``validate`` (datasets), ``emulator`` (local Bedrock),
+``demo`` and ``reap`` (orphaned jobs).
 
 Subcommands are imported only when chosen, so ``validate`` never loads Airflow or the
 emulator's dependencies.
@@ -13,6 +14,10 @@ _COMMANDS = {
     "validate": ("airflow_bedrock_ft.datasets.cli", "Validate training data for a base model."),
     "emulator": ("airflow_bedrock_ft.emulator.cli", "Run the local Bedrock emulator with embedded S3."),
     "demo": ("airflow_bedrock_ft.demo", "Run the example fine-tuning DAG against the embedded emulator."),
+    "reap": (
+        "airflow_bedrock_ft.core.reaper_cli",
+        "List (and with --stop, stop) jobs whose Airflow task instance has ended.",
+    ),
 }
 
 

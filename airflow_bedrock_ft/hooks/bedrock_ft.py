@@ -544,17 +544,12 @@ class BedrockFineTuneHook(AwsBaseHook):
 
         :param job_identifier: job ARN or job name.
         """
-        try:
-            self.client.stop_model_customization_job(jobIdentifier=job_identifier)
-        except ClientError as exc:
-            # Stopping an ended job is refused; the code for that is not documented, so look
-            # at the job instead of at the message.
-            if error_code(exc) in ("ConflictException", "ValidationException"):
-                job = self.get_job(job_identifier)
-                if classify(job["status"]) is not Outcome.RUNNING or job["status"] == "Stopping":
-                    self.log.info("Job %s is already %s; nothing to stop.", job.get("jobArn"), job["status"])
-                    return False
-            raise
+        from airflow_bedrock_ft.core.stop import stop_job
+
+        result = stop_job(self.client, job_identifier)
+        if not result.requested:
+            self.log.info("Job %s is already %s; nothing to stop.", job_identifier, result.status)
+            return False
         self.log.info("Requested stop of Bedrock model customization job %s.", job_identifier)
         return True
 
@@ -759,9 +754,9 @@ class BedrockFineTuneHook(AwsBaseHook):
         try:
             await client.stop_model_customization_job(jobIdentifier=job_identifier)
         except ClientError as exc:
-            if error_code(exc) in ("ConflictException", "ValidationException"):
-                job = await self.aget_job(job_identifier)
-                if classify(job["status"]) is not Outcome.RUNNING or job["status"] == "Stopping":
-                    return False
+            from airflow_bedrock_ft.core.stop import nothing_to_stop, stop_refused
+
+            if stop_refused(exc) and nothing_to_stop((await self.aget_job(job_identifier))["status"]):
+                return False
             raise
         return True
