@@ -20,6 +20,16 @@ class PlotUnavailableError(ImportError):
     """Raised when matplotlib, needed to draw the plot, is not installed."""
 
 
+def _moving_mean(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def render_loss_curves(summary: Mapping[str, Any], *, title: str | None = None, dpi: int = 110) -> bytes:
     """Draw training and validation loss against the step number and return the PNG bytes.
 
@@ -48,8 +58,12 @@ def render_loss_curves(summary: Mapping[str, Any], *, title: str | None = None, 
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if training:
-        ax.plot([r["step"] for r in training], [r["loss"] for r in training],
-                label="training loss (per step)", color="#1f77b4", linewidth=1.2, alpha=0.8)
+        steps, losses = [r["step"] for r in training], [r["loss"] for r in training]
+        window = max(1, len(losses) // 40)
+        ax.plot(steps, losses, label="training loss (per step)", color="#9ecae1", linewidth=0.8)
+        if window > 1:
+            ax.plot(steps, _moving_mean(losses, window), color="#1f4e79", linewidth=1.6,
+                    label=f"training loss (mean of {window} steps)")
     if validation:
         ax.plot([r["step"] for r in validation], [r["loss"] for r in validation],
                 label="validation loss", color="#d62728", marker="o", linewidth=1.6)
@@ -61,6 +75,9 @@ def render_loss_curves(summary: Mapping[str, Any], *, title: str | None = None, 
     if final is not None:
         ax.axhline(final, color="#1f77b4", linestyle=":", linewidth=1.0,
                    label=f"final training loss {final:.4g} (last-epoch mean)")
+    every = [r["loss"] for r in series]
+    if min(every) > 0 and max(every) / min(every) > 20:
+        ax.set_yscale("log")  # losses that fall by orders of magnitude stay readable
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
