@@ -35,6 +35,12 @@ DAG_FILE = textwrap.dedent('''
 
     with DAG("registry_rollback", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as rollback_dag:
         BedrockRollbackModelOperator(task_id="rollback", scope="support", aws_conn_id="bedrock_emu")
+
+    with DAG("registry_promote_templated", schedule=None, start_date=datetime.datetime(2026, 1, 1),
+             params={"model_arn": "", "scope": ""}) as templated_dag:
+        BedrockPromoteModelOperator(
+            task_id="promote", custom_model_arn="{{ params.model_arn }}", scope="{{ params.scope }}",
+            aws_conn_id="bedrock_emu")
 ''')
 
 RUNNER = textwrap.dedent('''
@@ -118,16 +124,18 @@ def two_models(bedrock: Any, job_request: Callable[..., dict[str, Any]]) -> list
 def test_promotion_emits_an_asset_event_with_the_model_and_scores(
     emulator: Any, bedrock: Any, airflow_env: dict[str, str], two_models: list[str]
 ) -> None:
-    """Four DAG runs: a failed promotion (no event), promote A, promote B (A found as the
-    incumbent and demoted), roll back (A restored)."""
+    """Five DAG runs: a failed promotion (no event), promote A, promote B (A found as the
+    incumbent and demoted), roll back (A restored), promote B again with a scope given at run
+    time (the event goes through the Asset alias to the same Asset)."""
     a, b = two_models
     missing = a[:-12] + "zzzzzzzzzzzz"
-    failed, first, second, back = _run(
+    failed, first, second, back, templated = _run(
         airflow_env, emulator.connection(),
         ("promote_dag", {"model_arn": missing}),
         ("promote_dag", {"model_arn": a}),
         ("promote_dag", {"model_arn": b}),
         ("rollback_dag", {}),
+        ("templated_dag", {"model_arn": b, "scope": "support"}),
     )
     assert failed["state"].endswith("failed") and failed["states"]["promote"].endswith("failed"), failed
     assert failed["events"] == []
@@ -154,5 +162,10 @@ def test_promotion_emits_an_asset_event_with_the_model_and_scores(
     [event] = back["events"]
     assert event["uri"] == "bedrock://custom-model/support/production"
     assert event["extra"]["model_arn"] == a and event["extra"]["rolled_back_model_arn"] == b
+
+    assert templated["state"].endswith("success"), templated
+    [event] = templated["events"]
+    assert event["uri"] == "bedrock://custom-model/support/production"
+    assert event["extra"]["model_arn"] == b and event["extra"]["previous_model_arn"] == a
     incumbent = ModelRegistry(bedrock).find_incumbent("support")
-    assert incumbent is not None and incumbent.model_arn == a and incumbent.run_id == first["run_id"]
+    assert incumbent is not None and incumbent.model_arn == b and incumbent.run_id == templated["run_id"]
