@@ -158,3 +158,13 @@ def test_too_many_tags_is_refused_before_any_tag_is_written(
     with pytest.raises(RegistryError, match="more than the 50"):
         registry.promote(a, "support", record={"dag_id": "d", "run_id": "r"})
     assert not any(k.startswith(TAG_PREFIX) for k in _tags(bedrock, a))
+
+
+def test_rollback_to_a_deleted_model_names_it(bedrock: Any, registry: ModelRegistry, models: list[str]) -> None:
+    a, b, _ = models
+    registry.promote(a, "support")
+    registry.promote(b, "support")
+    bedrock.delete_custom_model(modelIdentifier=a)
+    with pytest.raises(RegistryError, match=f"{re.escape(a)}, no longer exists"):
+        registry.rollback("support")
+    assert registry.find_incumbent("support").model_arn == b  # type: ignore[union-attr]  # nothing changed
