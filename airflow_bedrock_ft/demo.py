@@ -4,7 +4,8 @@ Starts the local Bedrock emulator with its embedded S3 server, points the ``aws_
 connection at it, migrates a throw-away SQLite metadata database and runs the DAG with
 ``dag.test()`` (deferred tasks go through their trigger in-process). While the DAG runs, a
 watcher records every status and phase change of the jobs it submits; at the end the job
-ARN, the transitions, the custom model ARN and the per-epoch losses are printed.
+ARN, the transitions, the custom model ARN, the loss figures, the per-epoch losses and the
+local path of the loss-curve PNG are printed.
 """
 
 from __future__ import annotations
@@ -88,10 +89,37 @@ def _task_states(dag_run: Any) -> str:
 
 
 def _loss(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    from airflow_bedrock_ft.core.metrics import human
+
+    return human(value)
 
 
-def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
+def _save_plot(s3: Any, job: dict[str, Any], report: dict[str, Any], plot_dir: Path) -> Path | None:
+    """Save the job's loss plot locally: the PNG its DAG uploaded next to the job's artifacts,
+    or one drawn here when the DAG made none (None without matplotlib)."""
+    from botocore.exceptions import ClientError
+
+    from airflow_bedrock_ft.core import metrics
+
+    bucket, key = metrics.plot_key(job["outputDataConfig"]["s3Uri"], job["jobArn"])
+    try:
+        png = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError:
+        if not report["summary"]["series"]:
+            return None
+        from airflow_bedrock_ft.core.plot import PlotUnavailableError, render_loss_curves
+
+        try:
+            png = render_loss_curves(report["summary"], title=job["jobName"])
+        except PlotUnavailableError:
+            return None
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    path = plot_dir / f"{job['jobName']}-{metrics.LOSS_PLOT_NAME}"
+    path.write_bytes(png)
+    return path
+
+
+def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any, plot_dir: Path) -> bool:
     from airflow_bedrock_ft.core import metrics
 
     ok = True
@@ -115,16 +143,24 @@ def _print_report(emu: Any, watcher: JobWatcher, s3: Any, bedrock: Any) -> bool:
             ok = False
             continue
         print(f"Custom model  {job.get('outputModelArn')}")
-        print(
-            f"Final loss    training {job.get('trainingMetrics', {}).get('trainingLoss')}, validation "
-            f"{[v.get('validationLoss') for v in job.get('validationMetrics', [])]}"
-        )
-        summary_ = metrics.load_job_metrics(s3, job["outputDataConfig"]["s3Uri"], job["jobArn"])
+        report = metrics.job_metrics(job, s3, plot=False)
+        figs = report["figures"]
+        h = metrics.human
+        print(f"Final loss    training {h(figs['final_training_loss'])} (mean of the last epoch), "
+              f"validation {h(figs['final_validation_loss'])}")
+        if figs["best_validation_loss"] is not None:
+            print(f"Best          validation {h(figs['best_validation_loss'])} at step {figs['best_step']}; "
+                  f"train/validation gap {h(figs['train_validation_gap'])}")
+        for warning in report["warnings"]:
+            print(f"Note          {warning}")
         print("Per-epoch loss (from the job's metrics artifacts in S3):")
         print("  epoch  training_loss  validation_loss")
-        for row in summary_["per_epoch"]:
+        for row in report["per_epoch"]:
             tl, vl = (_loss(row.get(k)) for k in ("training_loss", "validation_loss"))
             print(f"  {row['epoch']:>5}  {tl:>13}  {vl:>15}")
+        saved = _save_plot(s3, job, report, plot_dir)
+        if saved:
+            print(f"Loss plot     {saved}")
     return ok
 
 
@@ -140,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="emulated phase durations as a fraction of real Bedrock's (default 0.01)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
+    parser.add_argument(
+        "--plot-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "airflow-bedrock-ft-demo",
+        help="where to save each job's loss-curve PNG (default: %(default)s)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     dag_file = args.dag_file.resolve()
@@ -189,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dag_run = dag.test()
             watcher.stop()
             state = str(getattr(dag_run, "state", "unknown"))
-            jobs_ok = _print_report(emu, watcher, s3, bedrock)
+            jobs_ok = _print_report(emu, watcher, s3, bedrock, args.plot_dir.resolve())
             print(f"\nTasks    {_task_states(dag_run)}")
             print(f"DAG run {state} in {time.monotonic() - started:.1f} s")
             return 0 if jobs_ok and state.endswith("success") else 1

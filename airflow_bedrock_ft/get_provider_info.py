@@ -38,8 +38,10 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     "airflow_bedrock_ft.operators.bedrock_ft",
+                    "airflow_bedrock_ft.operators.metrics",
                     "airflow_bedrock_ft.operators.prepare",
                     "airflow_bedrock_ft.operators.reaper",
+                    "airflow_bedrock_ft.operators.registry",
                 ],
             }
         ],

@@ -6,7 +6,8 @@ create_bucket -> prepare_data -> fine_tune -> report_metrics -> quality_gate
   uploads it under content-addressed keys; bad data fails here, before any job exists.
 - ``fine_tune`` submits the customization job (idempotent across retries) and waits for it
   in the triggerer, holding no worker slot.
-- ``report_metrics`` reads the step-wise metrics the job wrote to S3 and logs per-epoch loss.
+- ``report_metrics`` reads the step-wise metrics the job wrote to S3, logs the summary
+  figures and per-epoch loss, and uploads the loss curves as a PNG next to the job's artifacts.
 - ``quality_gate`` fails the run when the validation loss is above a threshold.
 
 Runs unchanged against AWS or against the local emulator: only the ``aws_default``
@@ -23,7 +24,6 @@ connection differs. Settings come from the environment so the file can be copied
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +35,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 import airflow_bedrock_ft
 from airflow_bedrock_ft.operators.bedrock_ft import BedrockFineTuneCreateJobOperator
+from airflow_bedrock_ft.operators.metrics import BedrockFineTuneMetricsOperator
 from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
-
-log = logging.getLogger(__name__)
 
 DEMO_DATA = Path(airflow_bedrock_ft.__file__).parent / "data" / "demo"
 BUCKET = os.environ.get("BEDROCK_FT_BUCKET", "bedrock-ft-demo")
@@ -83,37 +82,23 @@ with DAG(
     )
     # [END howto_fine_tune]
 
-    @task
-    def report_metrics(job: dict[str, Any]) -> dict[str, Any]:
-        """Read the job's step-wise metrics from its output in S3 and log per-epoch loss."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from airflow_bedrock_ft.core.metrics import format_summary, load_job_metrics
-
-        s3 = S3Hook(aws_conn_id="aws_default").get_conn()
-        summary = load_job_metrics(s3, job["output_s3_uri"], job["job_arn"])
-        log.info("Job %s\n%s", job["job_arn"], format_summary(summary))
-        return {
-            "job_arn": job["job_arn"],
-            "custom_model_arn": job["custom_model_arn"],
-            "per_epoch": [
-                {k: row[k] for k in ("epoch", "training_loss", "validation_loss")}
-                for row in summary["per_epoch"]
-            ],
-            "final_training_loss": summary["final_training_loss"],
-            "final_validation_loss": summary["final_validation_loss"],
-        }
+    # [START howto_metrics]
+    report_metrics = BedrockFineTuneMetricsOperator(
+        task_id="report_metrics",
+        job_arn="{{ ti.xcom_pull(task_ids='fine_tune')['job_arn'] }}",
+        plot=True,
+    )
+    # [END howto_metrics]
 
     @task
     def quality_gate(metrics: dict[str, Any]) -> str:
         """Fail the run when the model did not learn well enough to promote."""
-        loss = metrics["final_validation_loss"]
+        loss = metrics["figures"]["final_validation_loss"]
         if loss is None or loss > MAX_VALIDATION_LOSS:
             raise AirflowFailException(
                 f"Validation loss {loss} of {metrics['custom_model_arn']} is above the gate {MAX_VALIDATION_LOSS}"
             )
         return str(metrics["custom_model_arn"])
 
-    metrics = report_metrics(fine_tune.output)
-    create_bucket >> prepare_data >> fine_tune
-    quality_gate(metrics)
+    create_bucket >> prepare_data >> fine_tune >> report_metrics
+    quality_gate(report_metrics.output)

@@ -28,16 +28,24 @@ from typing import Any
 from airflow_bedrock_ft.core.s3 import split_s3_uri
 
 __all__ = [
+    "FIGURES",
+    "LOSS_PLOT_NAME",
     "TRAINING_METRICS_NAME",
     "VALIDATION_METRICS_NAME",
     "MetricsParseError",
+    "figures",
+    "final_training_loss",
     "find_metric_keys",
     "format_summary",
+    "human",
     "job_folder",
+    "job_metrics",
     "load_job_metrics",
     "parse_training_metrics",
     "parse_validation_metrics",
+    "plot_key",
     "summarize",
+    "upload_plot",
 ]
 
 TRAINING_METRICS_NAME = "step_wise_training_metrics.csv"
@@ -50,6 +58,7 @@ _VALIDATION_SUFFIXES = (
     "validation_artifacts/validation_metrics.csv",
 )
 _TRAINING_SUFFIX = "training_artifacts/step_wise_training_metrics.csv"
+LOSS_PLOT_NAME = "loss_curves.png"
 
 
 class MetricsParseError(ValueError):
@@ -172,18 +181,63 @@ def find_metric_keys(keys: Iterable[str], job_id: str) -> dict[str, str | None]:
     return {"training": training, "validation": validation}
 
 
+def final_training_loss(training_rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """The job's final training loss: the **mean** step loss of its last epoch.
+
+    This is the figure a job reports as ``trainingMetrics.trainingLoss`` (the emulator computes
+    it this way, and it is the only definition used in this package): a single step's loss is
+    too noisy at small batch sizes to stand for a model. The last epoch is the highest
+    ``epoch_number`` in the file (rows without one count as epoch 0). None without rows.
+    """
+    if not training_rows:
+        return None
+    by_epoch: dict[int, list[float]] = {}
+    for row in training_rows:
+        epoch = row.get("epoch_number")
+        by_epoch.setdefault(int(epoch) if epoch is not None else 0, []).append(float(row["training_loss"]))
+    last = by_epoch[max(by_epoch)]
+    return sum(last) / len(last)
+
+
+def _series(rows: Sequence[Mapping[str, Any]], loss_name: str, split: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "split": split,
+            "step": int(row["step_number"]),
+            "epoch": int(row["epoch_number"]) if row.get("epoch_number") is not None else None,
+            "loss": float(row[loss_name]),
+            "perplexity": float(row["perplexity"]) if row.get("perplexity") is not None
+            else _exp(float(row[loss_name])),
+        }
+        for row in rows
+    ]
+
+
 def summarize(training_rows: Sequence[Mapping[str, Any]],
               validation_rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Per-epoch losses and final values of a job.
+    """Summary figures, per-epoch losses and tidy per-step series of a job.
+
+    Figures (None when the data for them is missing):
+
+    - ``final_training_loss``: :func:`final_training_loss`, the mean step loss of the last
+      epoch (Bedrock's ``trainingMetrics.trainingLoss``), and ``final_training_perplexity``,
+      its ``exp``;
+    - ``final_validation_loss`` / ``final_validation_perplexity`` / ``final_validation_step``:
+      the last validation row;
+    - ``best_validation_loss`` with its ``best_step`` and ``best_epoch`` (the first row with
+      the lowest loss);
+    - ``train_validation_gap``: ``final_validation_loss - final_training_loss`` (positive when
+      the model does better on its training data than on unseen data);
+    - ``steps`` (training rows), ``epochs`` (epochs seen in either file).
 
     ``per_epoch`` holds one entry per epoch seen in either file, in order:
     ``{"epoch", "training_loss", "training_loss_last", "validation_loss", "steps"}`` where
-    ``training_loss`` is the **mean** of the step losses of that epoch, ``training_loss_last``
-    the loss of its last step and ``validation_loss`` the last validation loss recorded for
-    that epoch (None when there is none). Rows without an epoch number count as epoch 0.
-    Also returned: ``final_training_loss`` (the last step's loss), ``final_validation_loss``
-    (the last validation row), ``best_validation_loss`` and ``best_epoch``, ``steps`` and
-    ``epochs``.
+    ``training_loss`` is the mean of the step losses of that epoch, ``training_loss_last`` the
+    loss of its last step and ``validation_loss`` the last validation loss recorded for that
+    epoch. Rows without an epoch number count as epoch 0.
+
+    ``series`` is tidy: one ``{"split", "step", "epoch", "loss", "perplexity"}`` row per
+    observation, training rows first, each split in file order.
     """
     epochs: dict[int, dict[str, Any]] = {}
 
@@ -208,31 +262,107 @@ def summarize(training_rows: Sequence[Mapping[str, Any]],
             "validation_loss": epochs[e]["validation_loss"],
             "steps": len(losses),
         })
-    val = [(float(r["validation_loss"]), r.get("epoch_number")) for r in validation_rows]
-    best = min(val, key=lambda v: v[0]) if val else None
+    validation = _series(validation_rows, "validation_loss", "validation")
+    best = min(validation, key=lambda v: v["loss"]) if validation else None
+    last = validation[-1] if validation else None
+    train_final = final_training_loss(training_rows)
     return {
-        "per_epoch": per_epoch,
-        "final_training_loss": float(training_rows[-1]["training_loss"]) if training_rows else None,
-        "final_validation_loss": val[-1][0] if val else None,
-        "best_validation_loss": best[0] if best else None,
-        "best_epoch": best[1] if best else None,
+        "final_training_loss": train_final,
+        "final_training_perplexity": _exp(train_final) if train_final is not None else None,
+        "final_validation_loss": last["loss"] if last else None,
+        "final_validation_perplexity": last["perplexity"] if last else None,
+        "final_validation_step": last["step"] if last else None,
+        "best_validation_loss": best["loss"] if best else None,
+        "best_step": best["step"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "train_validation_gap": (
+            last["loss"] - train_final if last is not None and train_final is not None else None
+        ),
         "steps": len(training_rows),
         "epochs": len(per_epoch),
+        "per_epoch": per_epoch,
+        "series": _series(training_rows, "training_loss", "training") + validation,
     }
 
 
+FIGURES = (
+    "final_training_loss",
+    "final_training_perplexity",
+    "final_validation_loss",
+    "final_validation_perplexity",
+    "final_validation_step",
+    "best_validation_loss",
+    "best_step",
+    "best_epoch",
+    "train_validation_gap",
+    "steps",
+    "epochs",
+)
+"""The scalar figures of :func:`summarize`, in the order tables show them."""
+
+
+def figures(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar figures of a :func:`summarize` result (JSON primitives, for XCom)."""
+    return {name: summary.get(name) for name in FIGURES}
+
+
+def human(value: Any) -> str:
+    """A number rounded for people: 4 significant digits, no exponent below a million,
+    ``-`` for None; integers and other values as they are."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
+        return f"{value:.{digits}f}"
+    return f"{value:.3e}"
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
-    """A small text table of :func:`summarize` output, for task logs."""
-
-    def f(x: Any) -> str:
-        return "-" if x is None else f"{x:.4f}"
-
-    lines = ["epoch  train_loss(mean)  validation_loss"]
+    """A text table of :func:`summarize` output for task logs, numbers rounded for people."""
+    rows = [("epoch", "steps", "train_loss(mean)", "validation_loss")]
     for row in summary.get("per_epoch", []):
-        lines.append(f"{row['epoch']:>5}  {f(row['training_loss']):>16}  {f(row['validation_loss']):>15}")
-    lines.append(f"final training loss {f(summary.get('final_training_loss'))}, "
-                 f"final validation loss {f(summary.get('final_validation_loss'))}")
+        rows.append((str(row["epoch"]), str(row["steps"]), human(row["training_loss"]),
+                     human(row["validation_loss"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    best_at = summary.get("best_step")
+    lines += [
+        f"final training loss {human(summary.get('final_training_loss'))} (mean of the last epoch), "
+        f"perplexity {human(summary.get('final_training_perplexity'))}",
+        f"final validation loss {human(summary.get('final_validation_loss'))}, "
+        f"perplexity {human(summary.get('final_validation_perplexity'))}",
+        f"best validation loss {human(summary.get('best_validation_loss'))}"
+        + (f" at step {best_at} (epoch {summary.get('best_epoch')})" if best_at is not None else ""),
+        f"train/validation gap {human(summary.get('train_validation_gap'))}",
+    ]
     return "\n".join(lines)
+
+
+def plot_key(output_s3_uri: str, job_id: str, name: str = LOSS_PLOT_NAME) -> tuple[str, str]:
+    """``(bucket, key)`` of a file written next to a job's artifacts:
+    ``<output s3Uri>/model-customization-job-<id>/<name>``."""
+    bucket, prefix = split_s3_uri(output_s3_uri)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, f"{prefix}{job_folder(job_id)}/{name}"
+
+
+def upload_plot(s3_client: Any, output_s3_uri: str, job_id: str, png: bytes,
+                name: str = LOSS_PLOT_NAME) -> str:
+    """Upload a PNG next to the job's artifacts and return its ``s3://`` URI.
+
+    :param s3_client: a boto3 S3 client (only ``put_object`` is used).
+    :param output_s3_uri: the job's ``outputDataConfig.s3Uri``.
+    :param job_id: the job id or ARN.
+    :param png: the image, e.g. from :func:`airflow_bedrock_ft.core.plot.render_loss_curves`.
+    """
+    bucket, key = plot_key(output_s3_uri, job_id, name)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=png, ContentType="image/png")
+    return f"s3://{bucket}/{key}"
 
 
 def load_job_metrics(s3_client: Any, output_s3_uri: str, job_id: str) -> dict[str, Any]:
@@ -274,3 +404,98 @@ def load_job_metrics(s3_client: Any, output_s3_uri: str, job_id: str) -> dict[st
         "validation_rows": validation,
     })
     return summary
+
+
+def _api_figures(job: Mapping[str, Any]) -> dict[str, Any]:
+    training = (job.get("trainingMetrics") or {}).get("trainingLoss")
+    validation = [
+        v.get("validationLoss") for v in job.get("validationMetrics") or [] if isinstance(v, Mapping)
+    ]
+    return {
+        "training_loss": float(training) if training is not None else None,
+        "validation_losses": [float(v) for v in validation if v is not None],
+    }
+
+
+def _agrees(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def job_metrics(job: Mapping[str, Any], s3_client: Any, *, plot: bool = True) -> dict[str, Any]:
+    """Everything known about a finished job's losses, as JSON primitives (fit for XCom).
+
+    Reads the job's step-wise CSVs with :func:`load_job_metrics`, checks them against the
+    figures on the API (``trainingMetrics.trainingLoss``, ``validationMetrics``), and, when
+    ``plot`` is true and there is something to draw, uploads the loss curves as
+    ``loss_curves.png`` next to the job's artifacts (:func:`upload_plot`).
+
+    When the CSVs are missing (a job without artifacts, or none readable), the figures fall
+    back to the API's: the final training loss has one definition either way (the mean of the
+    last epoch). A disagreement between the two is reported in ``warnings``, never hidden.
+
+    :param job: a GetModelCustomizationJob response.
+    :param s3_client: a boto3 S3 client (``list_objects_v2``, ``get_object``, ``put_object``).
+    :param plot: render and upload the PNG (needs the ``plot`` extra).
+    :return: ``job_arn``, ``job_name``, ``job_status``, ``custom_model_arn``,
+        ``output_s3_uri``, ``figures`` (see :data:`FIGURES`), ``api`` (the API's figures),
+        ``per_epoch``, ``series_lengths`` (rows per split), ``training_key``,
+        ``validation_key``, ``plot_uri`` (None when not plotted), ``warnings``, and
+        ``summary`` (the full :func:`summarize` output with its series).
+    """
+    job_arn = str(job.get("jobArn") or "")
+    output = (job.get("outputDataConfig") or {}).get("s3Uri")
+    if not job_arn or not output:
+        raise ValueError(
+            "the job has no jobArn or outputDataConfig.s3Uri: pass a GetModelCustomizationJob response"
+        )
+    summary = load_job_metrics(s3_client, output, job_arn)
+    api = _api_figures(job)
+    warnings: list[str] = []
+    figs = figures(summary)
+    if figs["final_training_loss"] is None and api["training_loss"] is not None:
+        figs["final_training_loss"] = api["training_loss"]
+        figs["final_training_perplexity"] = _exp(api["training_loss"])
+        warnings.append(f"no training metrics CSV under {output}; the training loss is the job's own figure")
+    elif figs["final_training_loss"] is not None and api["training_loss"] is not None and not _agrees(
+        figs["final_training_loss"], api["training_loss"]
+    ):
+        warnings.append(
+            f"the job reports training loss {api['training_loss']!r}, its CSV's last-epoch mean is "
+            f"{figs['final_training_loss']!r} ({summary['training_key']})"
+        )
+    if figs["final_validation_loss"] is None and api["validation_losses"]:
+        figs["final_validation_loss"] = api["validation_losses"][-1]
+        figs["final_validation_perplexity"] = _exp(api["validation_losses"][-1])
+        if figs["final_training_loss"] is not None:
+            figs["train_validation_gap"] = figs["final_validation_loss"] - figs["final_training_loss"]
+        warnings.append(
+            f"no validation metrics CSV under {output}; the validation loss is the job's own figure"
+        )
+    plot_uri = None
+    if plot and summary["series"]:
+        from airflow_bedrock_ft.core.plot import render_loss_curves
+
+        png = render_loss_curves(summary, title=str(job.get("jobName") or job_arn))
+        plot_uri = upload_plot(s3_client, output, job_arn, png)
+    return {
+        "job_arn": job_arn,
+        "job_name": job.get("jobName"),
+        "job_status": job.get("status"),
+        "custom_model_arn": job.get("outputModelArn"),
+        "output_s3_uri": output,
+        "figures": figs,
+        "api": api,
+        "per_epoch": summary["per_epoch"],
+        "series_lengths": {
+            split: sum(1 for r in summary["series"] if r["split"] == split)
+            for split in ("training", "validation")
+        },
+        "training_key": summary["training_key"],
+        "validation_key": summary["validation_key"],
+        "plot_uri": plot_uri,
+        "warnings": warnings,
+        "summary": {
+            **{k: v for k, v in summary.items() if k not in ("training_rows", "validation_rows")},
+            **figs,
+        },
+    }

@@ -78,6 +78,9 @@ def test_pipeline_runs_end_to_end_through_the_triggerer(
     assert len(metrics["per_epoch"]) == 3
     losses = [row["training_loss"] for row in metrics["per_epoch"]]
     assert losses == sorted(losses, reverse=True), "training loss must fall epoch by epoch"
+    # One definition of the final training loss: the job's figure is our summary's.
+    assert metrics["figures"]["final_training_loss"] == pytest.approx(job["trainingMetrics"]["trainingLoss"])
+    assert metrics["plot_uri"].endswith("/loss_curves.png")
     assert airflow_deployment.xcom(dag_id, "e2e-pipeline", "quality_gate") == result["custom_model_arn"]
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import pytest
 
 from airflow_bedrock_ft.core.metrics import (
+    FIGURES,
     MetricsParseError,
+    figures,
+    final_training_loss,
     find_metric_keys,
     format_summary,
+    human,
     job_folder,
     load_job_metrics,
     parse_training_metrics,
@@ -121,12 +126,56 @@ def test_summarize_reports_mean_training_loss_and_validation_loss_per_epoch() ->
         {"epoch": 0, "training_loss": 2.0, "training_loss_last": 1.5, "validation_loss": 1.75, "steps": 2},
         {"epoch": 1, "training_loss": 0.75, "training_loss_last": 0.5, "validation_loss": 0.75, "steps": 2},
     ]
-    assert summary["final_training_loss"] == 0.5
-    assert summary["final_validation_loss"] == 0.75
-    assert summary["best_validation_loss"] == 0.75
-    assert summary["best_epoch"] == 1
     assert summary["steps"] == 4
     assert summary["epochs"] == 2
+
+
+def test_final_training_loss_is_the_mean_of_the_last_epoch_not_the_last_step() -> None:
+    """report_metrics once showed the last step's loss (0.5) under the name the job uses for
+    the last-epoch mean (0.75): one name, two numbers."""
+    rows = parse_training_metrics(TRAINING_CSV)
+    assert final_training_loss(rows) == 0.75
+    assert summarize(rows)["final_training_loss"] == 0.75
+    assert summarize(rows)["final_training_perplexity"] == pytest.approx(math.exp(0.75))
+    # Epochs out of file order, uneven epoch sizes, no epoch column.
+    shuffled = parse_training_metrics("step_number,epoch_number,training_loss\n0,2,0.3\n1,2,0.1\n2,2,0.2\n3,1,9\n")
+    assert final_training_loss(shuffled) == pytest.approx(0.2)
+    assert final_training_loss(parse_training_metrics("training_loss,perplexity\n4,1\n2,1\n")) == 3.0
+    assert final_training_loss([]) is None
+
+
+def test_summary_figures_on_known_csvs() -> None:
+    validation = (b"step_number,epoch_number,validation_loss,perplexity\n"
+                  b"1,0,1.75,5.75\n3,1,0.5,1.65\n5,2,0.9,2.46\n")
+    training = TRAINING_CSV + b"4,2,0.25,1.28\n5,2,0.35,1.42\n"
+    summary = summarize(parse_training_metrics(training), parse_validation_metrics(validation))
+    assert summary["final_training_loss"] == pytest.approx(0.3)
+    assert summary["final_validation_loss"] == 0.9
+    assert summary["final_validation_perplexity"] == 2.46  # the file's own column
+    assert summary["final_validation_step"] == 5
+    assert (summary["best_validation_loss"], summary["best_step"], summary["best_epoch"]) == (0.5, 3, 1)
+    assert summary["train_validation_gap"] == pytest.approx(0.9 - 0.3)
+    assert summary["epochs"] == 3 and summary["steps"] == 6
+
+
+def test_best_validation_loss_is_the_first_of_equal_minima() -> None:
+    validation = parse_validation_metrics("step_number,epoch_number,validation_loss\n1,0,0.5\n3,1,0.5\n")
+    summary = summarize([], validation)
+    assert (summary["best_step"], summary["best_epoch"]) == (1, 0)
+    assert summary["final_training_loss"] is None and summary["train_validation_gap"] is None
+
+
+def test_series_is_tidy_one_row_per_observation() -> None:
+    summary = summarize(parse_training_metrics(TRAINING_CSV), parse_validation_metrics(VALIDATION_CSV))
+    series = summary["series"]
+    assert len(series) == 4 + 2
+    assert {tuple(sorted(r)) for r in series} == {("epoch", "loss", "perplexity", "split", "step")}
+    assert [(r["split"], r["step"], r["loss"]) for r in series] == [
+        ("training", 0, 2.5), ("training", 1, 1.5), ("training", 2, 1.0), ("training", 3, 0.5),
+        ("validation", 1, 1.75), ("validation", 3, 0.75)]
+    assert series[0]["perplexity"] == pytest.approx(math.exp(2.5))
+    assert figures(summary) == {name: summary[name] for name in FIGURES}
+    assert json.loads(json.dumps(summary)) == summary
 
 
 def test_summarize_without_validation() -> None:
@@ -134,15 +183,27 @@ def test_summarize_without_validation() -> None:
     assert [e["validation_loss"] for e in summary["per_epoch"]] == [None, None]
     assert summary["final_validation_loss"] is None
     assert summary["best_epoch"] is None
+    assert summary["train_validation_gap"] is None
     assert summarize([])["per_epoch"] == []
+    assert summarize([])["series"] == []
 
 
-def test_format_summary_lists_each_epoch() -> None:
+@pytest.mark.parametrize(("value", "text"), [
+    (0.028593593788924745, "0.02859"), (1.0, "1.000"), (12.3456, "12.35"), (1234.567, "1235"),
+    (3e-7, "3.000e-07"), (None, "-"), (7, "7"),
+])
+def test_human_rounding(value: object, text: str) -> None:
+    assert human(value) == text
+
+
+def test_format_summary_lists_each_epoch_rounded() -> None:
     text = format_summary(summarize(parse_training_metrics(TRAINING_CSV), parse_validation_metrics(VALIDATION_CSV)))
     lines = text.splitlines()
-    assert lines[1].split() == ["0", "2.0000", "1.7500"]
-    assert lines[2].split() == ["1", "0.7500", "0.7500"]
-    assert "final training loss 0.5000" in lines[-1]
+    assert lines[1].split() == ["0", "2", "2.000", "1.750"]
+    assert lines[2].split() == ["1", "2", "0.7500", "0.7500"]
+    assert "final training loss 0.7500 (mean of the last epoch)" in text
+    assert "best validation loss 0.7500 at step 3 (epoch 1)" in text
+    assert "train/validation gap 0" in text
 
 
 class _FakeS3:

@@ -74,4 +74,6 @@ def test_rendered_files_parse_back_with_core_metrics(result: TrainingResult) -> 
     summary = metrics.summarize(training, validation)
     assert [e["epoch"] for e in summary["per_epoch"]] == [0, 1, 2]
     assert summary["per_epoch"][-1]["training_loss"] == pytest.approx(result.training_loss)
+    # The job's trainingMetrics.trainingLoss and the summary's final training loss are one figure.
+    assert summary["final_training_loss"] == pytest.approx(result.training_loss, rel=1e-12)
     assert summary["final_validation_loss"] == result.validation_loss
