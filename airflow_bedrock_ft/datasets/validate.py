@@ -436,7 +436,7 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
         within_budget = False
         run.line_no = None
         run.file_problem(name, "file_size.max",
-                         f"Stopped reading after {exc.bytes_read} decompressed bytes ({line_no} lines): "
+                         f"Stopped reading after {exc.bytes_read} decompressed bytes: "
                          f"{budget.reason}; later files of this split are not read")
     except (OSError, EOFError) as exc:
         run.line_no = None
