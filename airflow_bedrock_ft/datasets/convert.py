@@ -386,17 +386,26 @@ def convert_file(
     input_format: str | None = None,
     s3_client: Any = None,
     max_bytes: int | None = None,
+    max_output_bytes: int | None = None,
 ) -> int:
     """Convert ``source`` (see :func:`read_rows`) into a JSONL file; return the record count.
 
     :param max_bytes: decompressed bytes of input past which reading stops (see :func:`read_rows`).
+    :param max_output_bytes: stop with :class:`ConversionError` once the JSONL written passes
+        this size (e.g. the largest dataset the model accepts), so a small compressed input
+        cannot fill the disk.
     """
-    count = 0
+    count = written = 0
     dumps = orjson.dumps
     with open(destination, "wb") as out:
         rows = read_rows(source, s3_client=s3_client, input_format=input_format, max_bytes=max_bytes)
         for record in convert_rows(rows, data_format, mapping=mapping, template=template):
-            out.write(dumps(record))
-            out.write(b"\n")
+            line = dumps(record) + b"\n"
+            out.write(line)
+            written += len(line)
             count += 1
+            if max_output_bytes is not None and written > max_output_bytes:
+                raise ConversionError(f"{os.fspath(source)}: stopped converting at record {count}: the "
+                                      f"converted records pass {max_output_bytes} bytes, more than the "
+                                      f"model accepts")
     return count

@@ -76,11 +76,6 @@ class DataFile:
     opener: Callable[[], BinaryIO]
     listed: bool = False  # found by listing a folder or prefix, rather than named directly
 
-    @property
-    def basename(self) -> str:
-        """The last path segment, e.g. ``train.jsonl``."""
-        return self.name.rstrip("/").rsplit("/", 1)[-1]
-
     def open(self, max_bytes: int | None = None) -> DataStream:
         """Open the file for reading, transparently decompressing gzip.
 
@@ -168,6 +163,9 @@ def _local_file(path: str, listed: bool = False) -> DataFile:
     def opener() -> BinaryIO:
         if os.path.islink(path) and not os.path.exists(path):
             raise DatasetSourceError(_dangling_link(path))
+        if not os.path.isfile(path):
+            # A FIFO or device would block or never end: only regular files are data.
+            raise DatasetSourceError(f"{path} is not a regular file")
         return open(path, "rb", buffering=_READ_BUFFER)
 
     try:

@@ -183,7 +183,7 @@ def validate_dataset(
     media_objects = None
     if check_media:
         media_objects = MediaObjects(s3_client if s3_client is not None else default_s3_client())
-    validator = VALIDATORS[fmt](spec, customization, emit=run.emit, hyperparameters=hps,
+    validator = VALIDATORS[fmt](spec, customization, emit=run.emit,
                                 media_bucket=media_bucket, media_objects=media_objects)
     max_input = limits.max_input_tokens
     if fmt is DataFormat.RFT and "maxPromptLength" in hps:
@@ -241,6 +241,15 @@ class _ByteBudget:
         bound = records * per_record
         return cls(split, bound, f"no valid {what} dataset for {who} can be this large: at most "
                                  f"{records} records of at most {per_record} bytes each ({bound} bytes)")
+
+
+def dataset_byte_limit(spec: ModelSpec, customization: Customization, split: str = "train") -> int | None:
+    """Bytes past which ``split`` (``train`` or ``validation``) cannot be valid for the model, or None.
+
+    The model's documented size limit where there is one; otherwise its record limit times
+    the largest record its token limits allow. Readers stop there (``file_size.max``).
+    """
+    return _ByteBudget.for_split(split, spec, customization).limit
 
 
 def _max_record_bytes(limits: Any) -> int:
