@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
@@ -169,7 +170,8 @@ def _local_file(path: str, listed: bool = False) -> DataFile:
         return open(path, "rb", buffering=_READ_BUFFER)
 
     try:
-        size: int | None = os.path.getsize(path)
+        info = os.stat(path)
+        size: int | None = info.st_size if stat.S_ISREG(info.st_mode) else None
     except OSError:
         size = None
     return DataFile(name=path, size=size, opener=opener, listed=listed)
