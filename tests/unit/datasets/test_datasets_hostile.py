@@ -264,10 +264,13 @@ def test_converter_memory_stays_flat_on_a_large_array(tmp_path: Path) -> None:
         for i in range(40 * MB // len(row)):
             f.write((b"," if i else b"") + row)
         f.write(b"]")
-    code = ("import resource, sys; from airflow_bedrock_ft.datasets import convert_file; "
+    # VmHWM is this process's own peak: ru_maxrss would include the (large) pytest process it
+    # was forked from, as Linux carries the peak across fork and exec.
+    code = ("import sys; from airflow_bedrock_ft.datasets import convert_file; "
             "n = convert_file(sys.argv[1], sys.argv[2], 'prompt-completion', "
             "mapping={'prompt': 'question', 'completion': 'answer'}); "
-            "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
+            "print(n, hwm)")
     out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out.jsonl")],
                          check=True, capture_output=True, text=True).stdout.split()
     rows, rss_kb = int(out[0]), int(out[1])
