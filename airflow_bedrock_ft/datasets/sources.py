@@ -167,7 +167,8 @@ def _local_file(path: str, listed: bool = False) -> DataFile:
         if not os.path.isfile(path):
             # A FIFO or device would block or never end: only regular files are data.
             raise DatasetSourceError(f"{path} is not a regular file")
-        return open(path, "rb", buffering=_READ_BUFFER)
+        # Unbuffered: DataStream is the one buffer between the file and readline.
+        return open(path, "rb", buffering=0)
 
     try:
         info = os.stat(path)
@@ -296,9 +297,16 @@ def open_decompressed(raw: BinaryIO, *, name: str = "", max_bytes: int | None = 
     :param name: the file's name, for :class:`DatasetTooLargeError`.
     :param max_bytes: budget of decompressed bytes; reading past it raises.
     """
-    buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _READ_BUFFER)  # type: ignore[arg-type,type-var]
-    compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
-    inner: Any = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
+    base: Any
+    if isinstance(raw, io.RawIOBase) and raw.seekable():
+        # A local file: sniff and rewind, so no second buffer copies every byte.
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        base = raw
+    else:
+        base = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _READ_BUFFER)  # type: ignore[arg-type,type-var]
+        compressed = base.peek(2)[:2] == _GZIP_MAGIC
+    inner: Any = gzip.GzipFile(fileobj=base, mode="rb") if compressed else base
     return DataStream(_CountingReader(inner, name, max_bytes), compressed)
 
 
