@@ -114,6 +114,18 @@ def test_gzip_bomb_counts_decompressed_bytes_and_stops_at_the_limit(
     assert f"Data validation failed for {path.name}" in report.failure_message()
 
 
+def test_gzip_bomb_in_s3_stops_at_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_client: Any,
+                                            bucket: str) -> None:
+    _limit(monkeypatch, TITAN_EXPRESS, max_train_bytes=4 * MB)
+    bomb = _gzip_members(tmp_path / "bomb.jsonl.gz", orjson.dumps(pc(1)) + b"\n", 8)  # 32 MiB of records
+    s3_client.put_object(Bucket=bucket, Key="in/bomb.jsonl.gz", Body=bomb.read_bytes())
+    report = validate_dataset(f"s3://{bucket}/in/bomb.jsonl.gz", model=TITAN_EXPRESS, s3_client=s3_client)
+    size = [p for p in report.problems if p.rule == "file_size.max"]
+    assert [p.file for p in size] == [f"s3://{bucket}/in/bomb.jsonl.gz"]
+    assert 4 * MB < report.totals["train"].bytes <= 5 * MB + 1
+    assert report.files[0]["bytes"] == bomb.stat().st_size  # stored size kept beside the decompressed one
+
+
 def test_split_limit_spans_files_and_stops_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _limit(monkeypatch, LLAMA31, max_train_bytes=3 * MB)
     folder = tmp_path / "data"
