@@ -130,15 +130,20 @@ class DatasetReport:
     files: list[dict[str, Any]] = field(default_factory=list)
     epochs: int | None = None
     stored_by_rule: dict[str, int] = field(default_factory=dict)
+    #: Rules of which no further problem is stored (only counted); all of them once ``full``.
+    capped: set[str] = field(default_factory=set)
 
     # -- building ---------------------------------------------------------------------------
 
     def add(self, problem: DataProblem) -> None:
         """Count ``problem`` and store it while the total and per-rule caps allow."""
-        self.count(problem.rule, problem.severity)
-        if self.stores(problem.rule):
+        rule = problem.rule
+        self.count(rule, problem.severity)
+        if self.stores(rule):
             self.problems.append(problem)
-            self.stored_by_rule[problem.rule] = self.stored_by_rule.get(problem.rule, 0) + 1
+            stored = self.stored_by_rule[rule] = self.stored_by_rule.get(rule, 0) + 1
+            if self.max_problems_per_rule is not None and stored >= self.max_problems_per_rule:
+                self.capped.add(rule)
 
     @property
     def full(self) -> bool:
@@ -147,10 +152,7 @@ class DatasetReport:
 
     def stores(self, rule: str) -> bool:
         """True when a further problem of ``rule`` would be stored, not only counted."""
-        if len(self.problems) >= self.max_problems:
-            return False
-        cap = self.max_problems_per_rule
-        return cap is None or self.stored_by_rule.get(rule, 0) < cap
+        return rule not in self.capped and len(self.problems) < self.max_problems
 
     def count(self, rule: str, severity: str = ERROR, n: int = 1) -> None:
         """Count ``n`` problems of ``rule`` without storing them."""

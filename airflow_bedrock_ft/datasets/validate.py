@@ -113,8 +113,15 @@ class _Run:
 
     def emit(self, rule: str, message: str, severity: str = ERROR) -> None:
         report = self.report
-        if not report.stores(rule):  # a file of garbage must not cost an excerpt per line
-            report.count(rule, severity)
+        if rule in report.capped or report.full:
+            # Only counted, inline: a file of garbage must not cost an excerpt (or even a call)
+            # per line.
+            counts = report.counts_by_rule
+            counts[rule] = counts.get(rule, 0) + 1
+            if severity == ERROR:
+                report.error_count += 1
+            else:
+                report.warning_count += 1
             return
         report.add(DataProblem(self.file, self.line_no, rule, message,
                                excerpt(self.line) if self.line_no is not None else "", severity))
