@@ -11,6 +11,8 @@ newlines-16k            gzip of 16 MiB of newlines (~16 KB compressed)   ``valid
 newlines-260k           gzip of 250 MiB of newlines (~250 KB)            ``validate_dataset``
 gzip-bomb               2 GiB of zero bytes as ~2 MB of gzip members     ``validate_dataset``
                         (Titan Text Express: 1 GiB training limit)
+junk-objects            gzip of 4 Mi lines ``{}`` (12 MiB, ~12 KB):      ``validate_dataset``
+                        the most work per byte, two problems a line
 json-array-160mb        a 160 MB JSON array of 200k objects              ``convert_file`` (the
                                                                          prepare step's)
 long-line-200mb         one 200 MB line                                  ``convert_file`` and
@@ -20,14 +22,16 @@ long-line-200mb         one 200 MB line                                  ``conve
 Targets, each printed with PASS/FAIL (exit status 1 on any FAIL):
 
 - time proportional to the decompressed size: at least ``--floor-mbs`` (default 50) MiB of
-  decompressed input per CPU second of the child (interpreter start-up included) in every case;
+  decompressed input per CPU second of the child (interpreter start-up included) in every case
+  but junk-objects; there, where each 3-byte line is a record to check, at least
+  ``--floor-lines`` (default 500,000) lines per CPU second;
 - the bomb stops at the limit: one ``file_size.max`` problem and at most 1 GiB + 2 MiB read;
 - the converter streams: all 200k rows written from the array, and the 200 MB line ends in
   one error naming the file, line and limit;
 - peak RSS of every child < 100 MB (the whole process: interpreter and imports included).
 
 A child that exceeds ``--timeout`` seconds (default 120) is killed and FAILs. The whole run
-takes about a minute.
+takes well under a minute (inputs included).
 
     python bench/bench_hostile_inputs.py
     python bench/bench_hostile_inputs.py --src /path/to/other/checkout   # measure another tree
@@ -51,6 +55,7 @@ GIB = 1024 * MB
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TITAN = "amazon.titan-text-express-v1"
 ARRAY_ROWS = 200_000
+JUNK_LINES = 4 * 1024 * 1024
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -74,6 +79,7 @@ def generate(workdir: str) -> dict[str, str]:
         "newlines-16k": os.path.join(workdir, "newlines-16k.jsonl.gz"),
         "newlines-260k": os.path.join(workdir, "newlines-260k.jsonl.gz"),
         "gzip-bomb": os.path.join(workdir, "bomb.jsonl.gz"),
+        "junk-objects": os.path.join(workdir, "junk-objects.jsonl.gz"),
         "json-array-160mb": os.path.join(workdir, "rows.json"),
         "long-line-200mb": os.path.join(workdir, "long-line.jsonl"),
     }
@@ -83,6 +89,8 @@ def generate(workdir: str) -> dict[str, str]:
         _gzip_of(paths["newlines-260k"], b"\n", 250 * MB, member=250 * MB)
     if not os.path.exists(paths["gzip-bomb"]):
         _gzip_of(paths["gzip-bomb"], b"\0", 2 * GIB)
+    if not os.path.exists(paths["junk-objects"]):
+        _gzip_of(paths["junk-objects"], b"{}\n", JUNK_LINES * 3, member=JUNK_LINES * 3)
     if not os.path.exists(paths["json-array-160mb"]):
         # ~800 bytes per row: prompt and completion columns, as a table export would have them.
         body = "word " * 95
@@ -109,7 +117,7 @@ def child(case: str, path: str, out_dir: str) -> dict[str, Any]:
     from airflow_bedrock_ft.datasets import validate_dataset
 
     result: dict[str, Any] = {}
-    if case in ("newlines-16k", "newlines-260k", "gzip-bomb", "long-line-200mb"):
+    if case in ("newlines-16k", "newlines-260k", "gzip-bomb", "junk-objects", "long-line-200mb"):
         report = validate_dataset(path, model=TITAN, max_problems=100)
         result["counts_by_rule"] = report.counts_by_rule
         result["decompressed_bytes"] = report.totals["train"].bytes
@@ -163,19 +171,26 @@ def run_case(case: str, path: str, src: str, out_dir: str, timeout: float) -> di
 # -- verdicts ------------------------------------------------------------------------------
 
 #: Bytes each case decompresses to (the bomb: to the limit, where reading must stop).
-WORK_BYTES = {"newlines-16k": 16 * MB, "newlines-260k": 250 * MB, "gzip-bomb": GIB}
+WORK_BYTES = {"newlines-16k": 16 * MB, "newlines-260k": 250 * MB, "gzip-bomb": GIB,
+              "junk-objects": JUNK_LINES * 3}
 
 
 def work_bytes(case: str, path: str) -> int:
     return WORK_BYTES.get(case) or os.path.getsize(path)
 
 
-def verdicts(r: dict[str, Any], floor_mbs: float) -> list[tuple[str, bool]]:
+def verdicts(r: dict[str, Any], floor_mbs: float, floor_lines: float) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = [("finished", r["exit"] == 0 and not r["timed_out"])]
     if r["exit"] != 0:
         return out
     mb = r["work_bytes"] / MB
-    out.append((f">= {floor_mbs:g} MiB of input per CPU s", mb / max(r["cpu_s"], 1e-3) >= floor_mbs))
+    cpu = max(r["cpu_s"], 1e-3)
+    if r["case"] == "junk-objects":
+        out.append((f">= {floor_lines:,.0f} lines per CPU s", JUNK_LINES / cpu >= floor_lines))
+        out.append(("two problems a line, all counted",
+                    r["counts_by_rule"].get("field.required") == 2 * JUNK_LINES))
+    else:
+        out.append((f">= {floor_mbs:g} MiB of input per CPU s", mb / cpu >= floor_mbs))
     out.append(("peak RSS < 100 MB", r["peak_rss_mb"] < 100))
     case = r["case"]
     if case.startswith("newlines"):
@@ -200,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", default=ROOT, help="source tree to import airflow_bedrock_ft from")
     parser.add_argument("--floor-mbs", type=float, default=50.0,
                         help="minimum decompressed MB per CPU second (default 50)")
+    parser.add_argument("--floor-lines", type=float, default=500_000.0,
+                        help="minimum lines per CPU second for junk-objects (default 500000)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case before it is killed")
     parser.add_argument("--cases", nargs="*", help="run only these cases")
     parser.add_argument("--keep", action="store_true", help="keep the generated inputs")
@@ -235,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             for key in ("decompressed_bytes", "counts_by_rule", "converted", "convert_error", "size_problems"):
                 if r.get(key):
                     print(f"  {key}: {r[key]}")
-            for name, ok in verdicts(r, args.floor_mbs):
+            for name, ok in verdicts(r, args.floor_mbs, args.floor_lines):
                 failed |= not ok
                 print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     finally:
