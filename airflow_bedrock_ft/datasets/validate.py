@@ -205,6 +205,8 @@ def validate_dataset(
     for split, sources in (("train", train_list), ("validation", validation_list)):
         totals = report.totals[split]
         budget = _ByteBudget.for_split(split, spec, customization)
+        stop: tuple[str, int] | None = None  # (file, decompressed bytes read) where reading stopped
+        not_read = 0
         for source in sources:
             try:
                 files = list_files(source, s3_client)
@@ -212,10 +214,17 @@ def validate_dataset(
                 run.file_problem(source, "file.not_found", str(exc))
                 continue
             for data_file in files:
-                if split in stopped:
-                    break
-                if not _validate_file(data_file, split, fmt, validator, checker, run, totals, budget):
-                    stopped.add(split)
+                if stop is not None:
+                    not_read += 1
+                    continue
+                read = _validate_file(data_file, split, fmt, validator, checker, run, totals, budget)
+                if read is not None:
+                    stop = (data_file.name, read)
+        if stop is not None:
+            stopped.add(split)
+            rest = f"; the {not_read} later file(s) of this split were not read" if not_read else ""
+            run.file_problem(stop[0], "file_size.max",
+                             f"Stopped reading after {stop[1]} decompressed bytes: {budget.reason}{rest}")
         before = report.totals["train"] if split == "validation" else None
         totals.images = validator.images - (before.images if before else 0)
         totals.videos = validator.videos - (before.videos if before else 0)
@@ -323,8 +332,8 @@ _LOG_SUFFIXES = (".gz", ".json", ".jsonl")
 
 
 def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: RecordValidator,
-                   checker: _TokenChecker, run: _Run, totals: SplitTotals, budget: _ByteBudget) -> bool:
-    """Validate one file; False when the split's byte budget ran out (stop reading the split)."""
+                   checker: _TokenChecker, run: _Run, totals: SplitTotals, budget: _ByteBudget) -> int | None:
+    """Validate one file; when the split's byte budget ran out, the decompressed bytes read."""
     name = data_file.name
     lowered = name.lower()
     suffixes = _LOG_SUFFIXES if fmt is DataFormat.INVOCATION_LOGS else (".jsonl",)
@@ -333,7 +342,7 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
         # the rest, such as a README or the logs' permission-check object.
         run.file_problem(name, "file.skipped", f"Not read: only {', '.join(suffixes)} files under a folder "
                                                f"or prefix are data files", WARNING)
-        return True
+        return None
     run.file = name
     run.line_no = None
     run.line = b""
@@ -342,7 +351,7 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     run.report.files.append(file_entry)
     if data_file.size == 0:
         run.file_problem(name, "empty_file", "File is empty (0 bytes); it must hold one JSON object per line")
-        return True
+        return None
     if fmt is not DataFormat.INVOCATION_LOGS and not lowered.endswith(".jsonl"):
         # Bedrock reads only .jsonl objects; a local file may still be renamed on upload.
         run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock requires "
@@ -366,12 +375,12 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     in_chars_total = out_chars_total = extra_total = 0
     max_chars = 0.0
     remaining = None if budget.limit is None else max(budget.limit - totals.bytes, 0)
-    within_budget = True
+    stopped_at: int | None = None
     try:
         stream = data_file.open(max_bytes=remaining)
     except Exception as exc:  # botocore errors are not importable here without boto3
         run.file_problem(name, "file.read", f"Cannot open file: {exc}")
-        return True
+        return None
     try:
         with stream:
             if stream.compressed and fmt is not DataFormat.INVOCATION_LOGS:
@@ -449,11 +458,7 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
                 if size > gate:
                     checker.report(extra + _ceil_div(result[0], cpt), _ceil_div(out_chars, cpt))
     except DatasetTooLargeError as exc:
-        within_budget = False
-        run.line_no = None
-        run.file_problem(name, "file_size.max",
-                         f"Stopped reading after {exc.bytes_read} decompressed bytes: "
-                         f"{budget.reason}; later files of this split are not read")
+        stopped_at = exc.bytes_read
     except (OSError, EOFError) as exc:
         run.line_no = None
         run.file_problem(name, "file.read", f"Cannot read file after line {line_no}: {exc}")
@@ -467,9 +472,9 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     totals.output_tokens += _ceil_div(out_chars_total, cpt)
     totals.max_record_tokens = max(totals.max_record_tokens, _ceil_div(max_chars, cpt))
     run.report.files[-1].update({"lines": line_no, "records": records})
-    if line_no == 0 and within_budget:
+    if line_no == 0 and stopped_at is None:
         run.file_problem(name, "empty_file", "File holds no data after decompression")
-    return within_budget
+    return stopped_at
 
 
 def _ceil_div(chars: float, cpt: float) -> int:

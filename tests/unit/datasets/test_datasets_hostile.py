@@ -131,11 +131,12 @@ def test_split_limit_spans_files_and_stops_the_split(tmp_path: Path, monkeypatch
     folder = tmp_path / "data"
     folder.mkdir()
     record = orjson.dumps(pc(0, prompt="p" * 1000)) + b"\n"
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d"):
         (folder / f"{name}.jsonl").write_bytes(record * (2 * MB // len(record)))
     report = validate_dataset(str(folder), model=LLAMA31)
     size = [p for p in report.problems if p.rule == "file_size.max"]
     assert [p.file for p in size] == [str(folder / "b.jsonl")]
+    assert size[0].message.endswith("; the 2 later file(s) of this split were not read")
     assert [f["file"] for f in report.files] == [str(folder / "a.jsonl"), str(folder / "b.jsonl")]
 
 
