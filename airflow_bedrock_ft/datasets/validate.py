@@ -19,8 +19,9 @@ Bounded work on hostile files: sizes are counted in *decompressed* bytes as they
 a split stops being read once it is past the model's maximum dataset size (or, for models
 without a documented one, past the largest size a valid dataset can have: the record limit
 times the largest record), with one ``file_size.max`` problem naming the file and the limit.
-Runs of blank lines are skipped at C speed, and each rule stores only its first problems
-(``max_problems_per_rule``) while counting all of them.
+Runs of blank lines, and of identical broken lines (what a compression bomb is made of), are
+counted at C speed once their rule stores no more problems; each rule stores only its first
+problems (``max_problems_per_rule``) while counting all of them.
 """
 
 from __future__ import annotations
