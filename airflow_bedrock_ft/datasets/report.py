@@ -152,7 +152,8 @@ class DatasetReport:
 
     def stores(self, rule: str) -> bool:
         """True when a further problem of ``rule`` would be stored, not only counted."""
-        return rule not in self.capped and len(self.problems) < self.max_problems
+        return rule not in self.capped and len(self.problems) < self.max_problems \
+            and self.max_problems_per_rule != 0
 
     def count(self, rule: str, severity: str = ERROR, n: int = 1) -> None:
         """Count ``n`` problems of ``rule`` without storing them."""

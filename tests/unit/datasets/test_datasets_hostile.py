@@ -167,6 +167,9 @@ def test_problems_are_capped_per_rule_and_counted_exactly(tmp_path: Path) -> Non
     assert report.to_dict()["problems_not_shown"] == 130 - 40
     uncapped = validate_dataset(str(path), model=LLAMA31, max_problems_per_rule=None)
     assert len(uncapped.problems) == 130
+    counted_only = validate_dataset(str(path), model=LLAMA31, max_problems_per_rule=0)
+    assert counted_only.problems == [] and counted_only.counts_by_rule == report.counts_by_rule
+    assert "json: 100 (none listed)" in counted_only.format_text()
 
 
 # -- 7. streaming converters ----------------------------------------------------------------
