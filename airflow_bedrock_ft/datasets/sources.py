@@ -76,6 +76,8 @@ class DataFile:
     size: int | None
     opener: Callable[[], BinaryIO]
     listed: bool = False  # found by listing a folder or prefix, rather than named directly
+    #: Why this entry cannot be read at all (a folder that cannot be listed); opening raises it.
+    error: str | None = None
 
     def open(self, max_bytes: int | None = None) -> DataStream:
         """Open the file for reading, transparently decompressing gzip.
@@ -138,7 +140,13 @@ def _list_local(path: str) -> list[DataFile]:
         return [_local_file(path)]
     if os.path.isdir(path):
         found: list[DataFile] = []
-        for root, dirs, names in os.walk(path):
+
+        def unlistable(exc: OSError) -> None:
+            # os.walk skips folders it cannot list unless told: say which, and go on.
+            where = exc.filename or path
+            found.append(_unreadable(where, f"Cannot list folder {where}: {exc.strerror or exc}"))
+
+        for root, dirs, names in os.walk(path, onerror=unlistable):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 if not name.startswith("."):
@@ -149,6 +157,13 @@ def _list_local(path: str) -> list[DataFile]:
     if os.path.islink(path):
         raise DatasetSourceError(_dangling_link(path))
     raise DatasetSourceError(f"No such file or folder: {path}")
+
+
+def _unreadable(name: str, message: str) -> DataFile:
+    def opener() -> BinaryIO:
+        raise DatasetSourceError(message)
+
+    return DataFile(name=name, size=None, opener=opener, error=message)
 
 
 def _dangling_link(path: str) -> str:

@@ -336,6 +336,9 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
                    checker: _TokenChecker, run: _Run, totals: SplitTotals, budget: _ByteBudget) -> int | None:
     """Validate one file; when the split's byte budget ran out, the decompressed bytes read."""
     name = data_file.name
+    if data_file.error is not None:
+        run.file_problem(name, "file.read", data_file.error)
+        return None
     lowered = name.lower()
     suffixes = _LOG_SUFFIXES if fmt is DataFormat.INVOCATION_LOGS else (".jsonl",)
     if data_file.listed and not lowered.endswith(suffixes):

@@ -338,6 +338,21 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
     assert [(p.file, p.rule) for p in report.errors] == [(str(secret), "file.read")]
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists folders whatever their mode")
+def test_unlistable_subfolder_is_a_problem(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    (folder / "locked").mkdir(parents=True)
+    write_lines(folder / "a.jsonl", [pc(i) for i in range(100)])
+    write_lines(folder / "locked" / "b.jsonl", [pc(1)])
+    (folder / "locked").chmod(0)
+    try:
+        report = validate_dataset(str(folder), model=LLAMA31)
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert [(p.file, p.rule) for p in report.errors] == [(str(folder / "locked"), "file.read")]
+    assert report.errors[0].message.startswith(f"Cannot list folder {folder / 'locked'}: ")
+
+
 def test_media_bucket_applies_to_local_images_and_videos(tmp_path: Path) -> None:
     recs = [converse(i, user_extra=[image_block()]) for i in range(8)]
     recs[2] = converse(2, user_extra=[image_block(uri="s3://other-bucket/cat.png")])
