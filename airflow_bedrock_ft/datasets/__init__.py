@@ -9,10 +9,10 @@ from __future__ import annotations
 from .convert import ConversionError, convert_file, convert_rows, read_rows
 from .report import DataProblem, DatasetReport, SplitTotals
 from .rules import RULES
-from .sources import DataFile, DatasetSourceError, list_files
+from .sources import DataFile, DatasetSourceError, DatasetTooLargeError, LineTooLongError, list_files
 from .split import assign_split, split_file, split_records
 from .upload import UploadResult, content_addressed_key, sha256_file, upload_content_addressed
-from .validate import DatasetRecordError, iter_records, validate_dataset
+from .validate import DatasetRecordError, dataset_byte_limit, iter_records, validate_dataset
 
 __all__ = [
     "RULES",
@@ -22,12 +22,15 @@ __all__ = [
     "DatasetRecordError",
     "DatasetReport",
     "DatasetSourceError",
+    "DatasetTooLargeError",
+    "LineTooLongError",
     "SplitTotals",
     "UploadResult",
     "assign_split",
     "content_addressed_key",
     "convert_file",
     "convert_rows",
+    "dataset_byte_limit",
     "iter_records",
     "list_files",
     "read_rows",

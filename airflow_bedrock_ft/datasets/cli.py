@@ -1,7 +1,8 @@
 """``airflow-bedrock-ft validate``: check a dataset against a base model's rules.
 
     airflow-bedrock-ft validate PATH [PATH...] --model MODEL_ID [--type TYPE]
-        [--validation PATH] [--hyperparameter k=v] [--json]
+        [--validation PATH] [--hyperparameter k=v] [--media-bucket BUCKET] [--check-media]
+        [--max-problems N] [--max-problems-per-rule N] [--json]
 
 Exit status: 0 valid (warnings allowed), 1 invalid data (a missing file is a data problem,
 ``file.not_found``), 2 bad usage (unknown model, unsupported customization type). Imports
@@ -47,9 +48,23 @@ def _parser() -> argparse.ArgumentParser:
                         help="override the record format, e.g. invocation-logs")
     parser.add_argument("--check-media", action="store_true",
                         help="also check that every image/video exists in S3 and is within the size limit")
+    parser.add_argument("--media-bucket", metavar="BUCKET", type=_bucket,
+                        help="bucket the dataset will be uploaded to: images and videos must be in it "
+                             "(default: the bucket of an s3:// PATH; not checked for local data without it)")
     parser.add_argument("--max-problems", type=int, default=1000, help="problems to keep in the report")
+    parser.add_argument("--max-problems-per-rule", type=int, default=20, metavar="N",
+                        help="problems of any one rule to keep (all are counted; default 20, 0 for no cap)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _bucket(value: str) -> str:
+    """``my-bucket`` or ``s3://my-bucket[/]`` -> ``my-bucket``."""
+    name = value.removeprefix("s3://").rstrip("/")
+    if not name or "/" in name:
+        raise argparse.ArgumentTypeError(
+            f"expected a bucket name such as my-bucket or s3://my-bucket, got {value!r}")
+    return name
 
 
 def _hyperparameters(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -81,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             args.paths, args.validation or None, model=args.model,
             customization_type=args.customization_type, hyperparameters=hyperparameters,
             s3_client=s3_client, max_problems=args.max_problems, data_format=args.data_format,
-            check_media=args.check_media,
+            check_media=args.check_media, media_bucket=args.media_bucket,
+            max_problems_per_rule=args.max_problems_per_rule or None,
         )
     except (UnknownModelError, UnsupportedCustomizationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -38,7 +38,7 @@ import orjson
 from airflow_bedrock_ft.core.models import DataFormat
 
 from . import formats as F
-from .sources import Source, list_files
+from .sources import MAX_LINE_BYTES, DataStream, LineTooLongError, Source, list_files
 
 _ALIASES = {"user": "prompt", "prompt": "user", "assistant": "completion", "completion": "assistant",
             "image-ref": "image", "image": "image-ref"}
@@ -57,46 +57,123 @@ def _strip_gz(name: str) -> str:
 
 
 def read_rows(
-    path: Source, *, s3_client: Any = None, input_format: str | None = None
+    path: Source, *, s3_client: Any = None, input_format: str | None = None, max_bytes: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield rows (dicts) from a CSV/TSV, Parquet, JSON or JSONL file, local or ``s3://``.
 
+    Streaming whatever the input: JSON arrays are parsed item by item (``ijson``), lines are
+    read with the validator's line limit (``sources.MAX_LINE_BYTES``), so memory stays flat.
+
     :param input_format: ``csv``, ``tsv``, ``parquet``, ``json`` or ``jsonl``; by default taken
         from the file extension (``.gz`` ignored).
+    :param max_bytes: stop with :class:`~airflow_bedrock_ft.datasets.sources.DatasetTooLargeError`
+        once more than this many decompressed bytes were read from the source's files
+        (Parquet is bounded by its file size).
+    :raises ConversionError: for a line or array item over the line limit, invalid JSON or CSV.
     """
+    read = 0
     for data_file in list_files(path, s3_client):
         kind = input_format or _strip_gz(data_file.name).rsplit(".", 1)[-1]
+        budget = None if max_bytes is None else max(max_bytes - read, 0)
         if kind in ("parquet", "pq"):
             yield from _read_parquet(data_file.name, data_file.open)
-        elif kind in ("csv", "tsv"):
-            with data_file.open() as stream:
-                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-                yield from csv.DictReader(text, delimiter="\t" if kind == "tsv" else ",")
-        elif kind in ("json", "jsonl", "ndjson"):
-            with data_file.open() as stream:
-                first = stream.peek(64)[:64] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
-                if first.lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"["):
-                    # A JSON array has to be parsed whole; JSONL is the streaming format.
-                    data = orjson.loads(stream.read().removeprefix(codecs.BOM_UTF8))
-                    for row in data:
-                        if not isinstance(row, dict):
-                            raise ConversionError(f"{data_file.name}: array items must be objects")
-                        yield row
-                else:
-                    for n, line in enumerate(stream, 1):
-                        if n == 1:
-                            line = line.removeprefix(codecs.BOM_UTF8)
-                        if line.strip():
-                            try:
-                                row = orjson.loads(line)
-                            except orjson.JSONDecodeError as exc:
-                                raise ConversionError(f"{data_file.name}:{n}: invalid JSON: {exc}") from None
-                            if not isinstance(row, dict):
-                                raise ConversionError(f"{data_file.name}:{n}: expected a JSON object")
-                            yield row
-        else:
+            continue
+        if kind not in ("csv", "tsv", "json", "jsonl", "ndjson"):
             raise ConversionError(f"Cannot tell the format of {data_file.name}; pass input_format "
                                   f"(csv, tsv, parquet, json or jsonl)")
+        with data_file.open(max_bytes=budget) as stream:
+            if kind in ("csv", "tsv"):
+                yield from _read_csv(data_file.name, stream, "\t" if kind == "tsv" else ",")
+            elif stream.peek(64)[:64].lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"["):
+                yield from _read_json_array(data_file.name, stream)
+            else:
+                yield from _read_jsonl(data_file.name, stream)
+            read += stream.bytes_read
+
+
+def _lines(name: str, stream: DataStream) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, line)`` with the first line's BOM removed; a too-long line raises."""
+    readline = stream.readline
+    limit = MAX_LINE_BYTES
+    for n, line in enumerate(iter(partial(readline, limit), b""), 1):
+        if len(line) == limit and not line.endswith(b"\n"):
+            raise LineTooLongError(name, n, limit)
+        yield n, line.removeprefix(codecs.BOM_UTF8) if n == 1 else line
+
+
+def _read_jsonl(name: str, stream: DataStream) -> Iterator[dict[str, Any]]:
+    loads = orjson.loads
+    for n, line in _lines(name, stream):
+        if line.strip():
+            try:
+                row = loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ConversionError(f"{name}:{n}: invalid JSON: {exc}") from None
+            if not isinstance(row, dict):
+                raise ConversionError(f"{name}:{n}: expected a JSON object")
+            yield row
+
+
+def _read_csv(name: str, stream: DataStream, delimiter: str) -> Iterator[dict[str, Any]]:
+    # csv reads from any iterator of strings and joins quoted fields across lines itself, so
+    # the lines can come from the bounded binary reader rather than an unbounded text one.
+    def text_lines() -> Iterator[str]:
+        for n, line in _lines(name, stream):
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConversionError(f"{name}:{n}: invalid UTF-8 at byte column {exc.start + 1}") from None
+
+    reader = csv.DictReader(text_lines(), delimiter=delimiter)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ConversionError(f"{name}:{reader.line_num}: invalid CSV: {exc}") from None
+
+
+class _ItemBoundedReader:
+    """What ijson reads from: counts the bytes read since the last item and caps them.
+
+    ijson keeps one item in memory at a time; the cap keeps that item as small as a line
+    would have to be (an item of a JSON array becomes one JSONL line).
+    """
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, name: str, stream: DataStream) -> None:
+        self.name = name
+        self.stream = stream
+        self.since_item = 0
+        self.item = 1
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(self._CHUNK if n < 0 else min(n, self._CHUNK))
+        self.since_item += len(data)
+        if self.since_item > MAX_LINE_BYTES + self._CHUNK:
+            raise ConversionError(f"{self.name}: item {self.item} of the JSON array is larger than "
+                                  f"{MAX_LINE_BYTES} bytes, the line limit of a record")
+        return data
+
+
+def _read_json_array(name: str, stream: DataStream) -> Iterator[dict[str, Any]]:
+    import ijson
+
+    if stream.peek(3)[:3] == codecs.BOM_UTF8:
+        stream.read(3)
+    reader = _ItemBoundedReader(name, stream)
+    items = ijson.items(reader, "item", use_float=True)
+    while True:
+        try:
+            row = next(items)
+        except StopIteration:
+            return
+        except ijson.JSONError as exc:
+            raise ConversionError(f"{name}: invalid JSON array (item {reader.item}): {exc}") from None
+        if not isinstance(row, dict):
+            raise ConversionError(f"{name}: array items must be objects (item {reader.item} is not)")
+        reader.item += 1
+        reader.since_item = 0
+        yield row
 
 
 def _read_parquet(name: str, opener: Any) -> Iterator[dict[str, Any]]:
@@ -308,14 +385,27 @@ def convert_file(
     template: Mapping[str, str] | None = None,
     input_format: str | None = None,
     s3_client: Any = None,
+    max_bytes: int | None = None,
+    max_output_bytes: int | None = None,
 ) -> int:
-    """Convert ``source`` (see :func:`read_rows`) into a JSONL file; return the record count."""
-    count = 0
+    """Convert ``source`` (see :func:`read_rows`) into a JSONL file; return the record count.
+
+    :param max_bytes: decompressed bytes of input past which reading stops (see :func:`read_rows`).
+    :param max_output_bytes: stop with :class:`ConversionError` once the JSONL written passes
+        this size (e.g. the largest dataset the model accepts), so a small compressed input
+        cannot fill the disk.
+    """
+    count = written = 0
     dumps = orjson.dumps
     with open(destination, "wb") as out:
-        rows = read_rows(source, s3_client=s3_client, input_format=input_format)
+        rows = read_rows(source, s3_client=s3_client, input_format=input_format, max_bytes=max_bytes)
         for record in convert_rows(rows, data_format, mapping=mapping, template=template):
-            out.write(dumps(record))
-            out.write(b"\n")
+            line = dumps(record) + b"\n"
+            out.write(line)
+            written += len(line)
             count += 1
+            if max_output_bytes is not None and written > max_output_bytes:
+                raise ConversionError(f"{os.fspath(source)}: stopped converting at record {count}: the "
+                                      f"converted records pass {max_output_bytes} bytes, more than the "
+                                      f"model accepts")
     return count

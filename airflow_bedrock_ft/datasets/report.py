@@ -1,8 +1,9 @@
 """The result of validating a dataset: every problem found, counts per rule and totals.
 
 A report collects all problems rather than stopping at the first one, so a user fixes a
-dataset in one round trip. Stored problems are capped (``max_problems``) but every problem is
-still counted, so the counts stay exact on files with millions of bad lines.
+dataset in one round trip. Stored problems are capped, in total (``max_problems``) and per rule
+(``max_problems_per_rule``, so one rule breaking on every line leaves room for the others), but
+every problem is still counted, so the counts stay exact on files with millions of bad lines.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ class DatasetReport:
     """Everything :func:`~airflow_bedrock_ft.datasets.validate_dataset` found.
 
     ``ok`` is True when there is no error (warnings allowed). ``problems`` holds at most
-    ``max_problems`` entries in the order found; ``counts_by_rule`` counts all of them.
+    ``max_problems`` entries in the order found, and at most ``max_problems_per_rule`` of any
+    one rule (None: no per-rule cap); ``counts_by_rule`` counts all of them.
     """
 
     model: str
@@ -117,6 +119,7 @@ class DatasetReport:
     chars_per_token: float = 4.0
     token_limit: int | None = None
     max_problems: int = 1000
+    max_problems_per_rule: int | None = None
     problems: list[DataProblem] = field(default_factory=list)
     counts_by_rule: dict[str, int] = field(default_factory=dict)
     error_count: int = 0
@@ -126,27 +129,39 @@ class DatasetReport:
     )
     files: list[dict[str, Any]] = field(default_factory=list)
     epochs: int | None = None
+    stored_by_rule: dict[str, int] = field(default_factory=dict)
+    #: Rules of which no further problem is stored (only counted); all of them once ``full``.
+    capped: set[str] = field(default_factory=set)
 
     # -- building ---------------------------------------------------------------------------
 
     def add(self, problem: DataProblem) -> None:
-        """Count ``problem`` and store it while fewer than ``max_problems`` are stored."""
-        self.count(problem.rule, problem.severity)
-        if len(self.problems) < self.max_problems:
+        """Count ``problem`` and store it while the total and per-rule caps allow."""
+        rule = problem.rule
+        self.count(rule, problem.severity)
+        if self.stores(rule):
             self.problems.append(problem)
+            stored = self.stored_by_rule[rule] = self.stored_by_rule.get(rule, 0) + 1
+            if self.max_problems_per_rule is not None and stored >= self.max_problems_per_rule:
+                self.capped.add(rule)
 
     @property
     def full(self) -> bool:
         """True when no more problems will be stored (they are still counted)."""
         return len(self.problems) >= self.max_problems
 
-    def count(self, rule: str, severity: str = ERROR) -> None:
-        """Count a problem without storing it."""
-        self.counts_by_rule[rule] = self.counts_by_rule.get(rule, 0) + 1
+    def stores(self, rule: str) -> bool:
+        """True when a further problem of ``rule`` would be stored, not only counted."""
+        return rule not in self.capped and len(self.problems) < self.max_problems \
+            and self.max_problems_per_rule != 0
+
+    def count(self, rule: str, severity: str = ERROR, n: int = 1) -> None:
+        """Count ``n`` problems of ``rule`` without storing them."""
+        self.counts_by_rule[rule] = self.counts_by_rule.get(rule, 0) + n
         if severity == ERROR:
-            self.error_count += 1
+            self.error_count += n
         else:
-            self.warning_count += 1
+            self.warning_count += n
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -234,6 +249,7 @@ class DatasetReport:
             "epochs": self.epochs,
             "problems": [p.to_dict() for p in shown],
             "problems_not_shown": self.error_count + self.warning_count - len(shown),
+            "max_problems_per_rule": self.max_problems_per_rule,
         }
         if include_files:
             out["files"] = list(self.files)
@@ -263,7 +279,10 @@ class DatasetReport:
         if self.counts_by_rule:
             lines.append("  problems by rule:")
             for rule, n in sorted(self.counts_by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
-                lines.append(f"    {rule}: {n}")
+                stored = self.stored_by_rule.get(rule, 0)
+                note = f" (first {stored} listed)" if stored < n and stored else \
+                    " (none listed)" if stored < n else ""
+                lines.append(f"    {rule}: {n}{note}")
         if self.problems:
             lines.append("  problems:")
             for p in self.problems[:max_problems]:

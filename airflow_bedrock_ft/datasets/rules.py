@@ -16,7 +16,8 @@ RULES: dict[str, str] = {
     "record.type": "A line holds JSON that is not an object (an array, string, number...).",
     "line.too_long": "A line exceeds the reader's line limit (8 MiB): no record is that large.",
     "file.not_found": "A path or S3 location does not exist or holds no file.",
-    "file.read": "A file could not be opened or read to the end (e.g. truncated gzip).",
+    "file.read": "A file could not be opened or read to the end (truncated gzip, dangling symlink, "
+                 "no permission, not a regular file).",
     "file.extension": "The file name does not end in .jsonl.",
     "file.skipped": "(w) A file under a folder or prefix that Bedrock does not read (not .jsonl).",
     "file.gzip": "(w) The file is gzip-compressed; Bedrock reads training data uncompressed.",
@@ -66,6 +67,8 @@ RULES: dict[str, str] = {
     "record_count.min": "Fewer records than the model needs (training or validation split).",
     "record_count.max": "More records than the model accepts in the training or validation split.",
     "record_count.total": "Training plus validation records exceed the model's total.",
-    "file_size.max": "The training or validation data is larger than the model accepts.",
+    "file_size.max": "The training or validation data (decompressed) is larger than the model accepts; "
+                     "reading stops just past the limit, or past the largest size its record and "
+                     "token limits allow when it documents none.",
     "validation.not_allowed": "A validation set for a model that takes none (image models).",
 }

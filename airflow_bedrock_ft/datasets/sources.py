@@ -3,6 +3,10 @@
 Everything is read as a byte stream, line by line, so memory does not grow with file size.
 gzip is detected by its magic bytes (not by the file name), as Bedrock's invocation logs are
 gzipped JSON lines.
+
+Work is bounded by what a file *decompresses to*: :class:`DataStream` counts the bytes as they
+come out of the decompressor and raises :class:`DatasetTooLargeError` once a caller's budget
+is passed, so a small gzip bomb cannot make a reader run (or a converter write) for hours.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
@@ -31,6 +36,38 @@ class DatasetSourceError(OSError):
     """Raised when a dataset location cannot be listed or read (missing file, bad URI)."""
 
 
+class DatasetTooLargeError(DatasetSourceError):
+    """Raised while reading a file once more than ``limit`` decompressed bytes came out of it.
+
+    :param file: the file being read (local path or ``s3://`` URI).
+    :param limit: the byte budget the file was opened with.
+    :param bytes_read: decompressed bytes read when reading stopped (just over ``limit``).
+    """
+
+    def __init__(self, file: str, limit: int, bytes_read: int) -> None:
+        super().__init__(f"{file}: stopped reading after {bytes_read} decompressed bytes, past the "
+                         f"limit of {limit} bytes")
+        self.file = file
+        self.limit = limit
+        self.bytes_read = bytes_read
+
+
+class LineTooLongError(DatasetSourceError):
+    """Raised by readers that cannot skip a line longer than the line limit (converters, split).
+
+    :param file: the file being read.
+    :param line: the 1-based line number.
+    :param limit: the line limit in bytes.
+    """
+
+    def __init__(self, file: str, line: int, limit: int) -> None:
+        super().__init__(f"{file}:{line}: line is longer than {limit} bytes, the reader's line limit; "
+                         f"no record is this large (missing newlines?)")
+        self.file = file
+        self.line = line
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class DataFile:
     """One file of a dataset, local or in S3, with a way to open it as a byte stream."""
@@ -39,15 +76,16 @@ class DataFile:
     size: int | None
     opener: Callable[[], BinaryIO]
     listed: bool = False  # found by listing a folder or prefix, rather than named directly
+    #: Why this entry cannot be read at all (a folder that cannot be listed); opening raises it.
+    error: str | None = None
 
-    @property
-    def basename(self) -> str:
-        """The last path segment, e.g. ``train.jsonl``."""
-        return self.name.rstrip("/").rsplit("/", 1)[-1]
+    def open(self, max_bytes: int | None = None) -> DataStream:
+        """Open the file for reading, transparently decompressing gzip.
 
-    def open(self) -> BinaryIO:
-        """Open the file for reading, transparently decompressing gzip."""
-        return open_decompressed(self.opener())
+        :param max_bytes: raise :class:`DatasetTooLargeError` from a read once more than this
+            many decompressed bytes have been read.
+        """
+        return open_decompressed(self.opener(), name=self.name, max_bytes=max_bytes)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -102,7 +140,13 @@ def _list_local(path: str) -> list[DataFile]:
         return [_local_file(path)]
     if os.path.isdir(path):
         found: list[DataFile] = []
-        for root, dirs, names in os.walk(path):
+
+        def unlistable(exc: OSError) -> None:
+            # os.walk skips folders it cannot list unless told: say which, and go on.
+            where = exc.filename or path
+            found.append(_unreadable(where, f"Cannot list folder {where}: {exc.strerror or exc}"))
+
+        for root, dirs, names in os.walk(path, onerror=unlistable):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 if not name.startswith("."):
@@ -110,14 +154,43 @@ def _list_local(path: str) -> list[DataFile]:
         if not found:
             raise DatasetSourceError(f"Folder {path} contains no data files")
         return found
+    if os.path.islink(path):
+        raise DatasetSourceError(_dangling_link(path))
     raise DatasetSourceError(f"No such file or folder: {path}")
 
 
-def _local_file(path: str, listed: bool = False) -> DataFile:
+def _unreadable(name: str, message: str) -> DataFile:
     def opener() -> BinaryIO:
-        return open(path, "rb", buffering=_READ_BUFFER)
+        raise DatasetSourceError(message)
 
-    return DataFile(name=path, size=os.path.getsize(path), opener=opener, listed=listed)
+    return DataFile(name=name, size=None, opener=opener, error=message)
+
+
+def _dangling_link(path: str) -> str:
+    return f"{path} is a symbolic link to {os.readlink(path)!r}, which does not exist"
+
+
+def _local_file(path: str, listed: bool = False) -> DataFile:
+    """A local file; one that cannot be read (dangling link, no permission) fails on open.
+
+    Listing never raises for one bad entry in a folder: the reader reports it as a problem
+    with its path and goes on with the other files.
+    """
+    def opener() -> BinaryIO:
+        if os.path.islink(path) and not os.path.exists(path):
+            raise DatasetSourceError(_dangling_link(path))
+        if not os.path.isfile(path):
+            # A FIFO or device would block or never end: only regular files are data.
+            raise DatasetSourceError(f"{path} is not a regular file")
+        # Unbuffered: DataStream is the one buffer between the file and readline.
+        return open(path, "rb", buffering=0)
+
+    try:
+        info = os.stat(path)
+        size: int | None = info.st_size if stat.S_ISREG(info.st_mode) else None
+    except OSError:
+        size = None
+    return DataFile(name=path, size=size, opener=opener, listed=listed)
 
 
 def _list_s3(uri: str, client: Any) -> list[DataFile]:
@@ -187,13 +260,123 @@ class _StreamAdapter(io.RawIOBase):
             super().close()
 
 
-def open_decompressed(raw: BinaryIO) -> BinaryIO:
-    """Wrap ``raw`` in a gzip reader when it starts with the gzip magic bytes."""
-    buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _READ_BUFFER)  # type: ignore[arg-type,type-var]
-    if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        # GzipFile itself wraps its decompressor in a BufferedReader, so readline stays in C.
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read from ``inner`` (the decompressor) and enforces a budget."""
+
+    def __init__(self, inner: Any, name: str, limit: int | None) -> None:
+        self._inner = inner
+        self.name = name
+        self.limit = limit
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # The inner reader fills at most len(buffer) bytes: the decompressor never produces
+        # more than one buffer's worth per call, so memory stays bounded too.
+        n = int(self._inner.readinto(buffer) or 0)
+        self.bytes_read += n
+        if self.limit is not None and self.bytes_read > self.limit:
+            raise DatasetTooLargeError(self.name, self.limit, self.bytes_read)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+class DataStream(io.BufferedReader):
+    """The decompressed bytes of one data file: buffered (``readline`` runs in C), counted, bounded.
+
+    ``bytes_read`` is the number of decompressed bytes taken from the file so far (exact once
+    the file has been read to the end); ``compressed`` tells whether the file was gzip.
+    """
+
+    def __init__(self, counter: _CountingReader, compressed: bool) -> None:
+        super().__init__(counter, _READ_BUFFER)
+        self._counter = counter
+        self.compressed = compressed
+
+    @property
+    def bytes_read(self) -> int:
+        """Decompressed bytes read from the file (including any still buffered)."""
+        return self._counter.bytes_read
+
+
+def open_decompressed(raw: BinaryIO, *, name: str = "", max_bytes: int | None = None) -> DataStream:
+    """Wrap ``raw`` in a gzip reader when it starts with the gzip magic bytes, counting what it yields.
+
+    :param name: the file's name, for :class:`DatasetTooLargeError`.
+    :param max_bytes: budget of decompressed bytes; reading past it raises.
+    """
+    base: Any
+    if isinstance(raw, io.RawIOBase) and raw.seekable():
+        # A local file: sniff and rewind, so no second buffer copies every byte.
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        base = raw
+    else:
+        base = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _READ_BUFFER)  # type: ignore[arg-type,type-var]
+        compressed = base.peek(2)[:2] == _GZIP_MAGIC
+    inner: Any = gzip.GzipFile(fileobj=base, mode="rb") if compressed else base
+    return DataStream(_CountingReader(inner, name, max_bytes), compressed)
+
+
+def skip_blank_lines(stream: DataStream) -> int:
+    """Consume the whitespace-only lines at the stream's position; return how many there were.
+
+    Works on the read buffer with C-level ``bytes`` methods, so a file of a billion empty
+    lines costs what reading it costs, not a Python loop iteration per line. Only whole lines
+    (ending in a newline) are consumed; a line with any other byte is left for ``readline``.
+    """
+    lines = 0
+    peek = stream.peek
+    read = stream.read
+    while True:
+        buf = peek(1)
+        if not buf:
+            return lines
+        rest = buf.lstrip()
+        end = buf.rfind(b"\n", 0, len(buf) - len(rest))
+        if end < 0:
+            return lines
+        lines += buf.count(b"\n", 0, end + 1)
+        read(end + 1)
+        if rest:
+            return lines
+
+
+def skip_repeats(stream: DataStream, line: bytes, max_line: int = 4096) -> int:
+    """Consume the copies of ``line`` that follow at the stream's position; return how many.
+
+    Compares whole blocks of copies with ``bytes.startswith``, so a run of a billion identical
+    short lines costs about what reading it costs. Lines longer than ``max_line`` (or without
+    a newline) are left alone: the per-line cost of reading them is small beside their size.
+    """
+    k = len(line)
+    if not k or k > max_line or not line.endswith(b"\n"):
+        return 0
+    per_block = max(1, 65536 // k)
+    block = line * per_block
+    copies = 0
+    peek = stream.peek
+    read = stream.read
+    while True:
+        buf = peek(1)
+        if buf.startswith(block):
+            read(len(block))
+            copies += per_block
+            continue
+        i = 0
+        while buf.startswith(line, i):
+            i += k
+        if not i:
+            return copies
+        read(i)
+        copies += i // k
 
 
 def iter_lines(stream: BinaryIO, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, bool]]:

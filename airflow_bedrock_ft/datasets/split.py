@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .sources import Sources, iter_lines, list_files
+from .sources import LineTooLongError, Sources, iter_lines, list_files
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -53,21 +53,30 @@ def split_records(records: Iterable[Mapping[str, Any]], validation_ratio: float,
 
 
 def split_file(source: Sources, train_path: str | os.PathLike[str], validation_path: str | os.PathLike[str],
-               validation_ratio: float, seed: int | str = 0, *, s3_client: Any = None) -> tuple[int, int]:
+               validation_ratio: float, seed: int | str = 0, *, s3_client: Any = None,
+               max_bytes: int | None = None) -> tuple[int, int]:
     """Split a JSONL file (or folder/S3 prefix) line by line into two JSONL files.
 
     Lines are copied unchanged, so the validator later sees exactly what was written. A line
     that is not valid JSON is hashed as raw bytes and kept (the validator will report it);
     blank lines are dropped. Returns ``(train_count, validation_count)``.
+
+    :param max_bytes: stop with :class:`~airflow_bedrock_ft.datasets.sources.DatasetTooLargeError`
+        once the files have given more than this many decompressed bytes.
+    :raises LineTooLongError: for a line over the reader's line limit (it cannot be copied).
     """
     _check_ratio(validation_ratio)
     n_train = n_val = 0
+    read = 0
     loads = orjson.loads
     with open(train_path, "wb") as train_out, open(validation_path, "wb") as val_out:
         for data_file in list_files(source, s3_client):
-            with data_file.open() as stream:
+            budget = None if max_bytes is None else max(max_bytes - read, 0)
+            with data_file.open(max_bytes=budget) as stream:
                 first = True
-                for line, _too_long in iter_lines(stream):
+                for line_no, (line, too_long) in enumerate(iter_lines(stream), 1):
+                    if too_long:
+                        raise LineTooLongError(data_file.name, line_no, len(line))
                     if first:
                         first = False
                         line = line.removeprefix(b"\xef\xbb\xbf")
@@ -86,4 +95,5 @@ def split_file(source: Sources, train_path: str | os.PathLike[str], validation_p
                     else:
                         train_out.write(line)
                         n_train += 1
+                read += stream.bytes_read
     return n_train, n_val

@@ -14,6 +14,14 @@ Decisions on the edge cases Bedrock documents only as "one JSON object per line"
   object per line. A single final newline is not a blank line.
 - Invalid UTF-8: ``utf8`` error with the line and byte column.
 - 0-byte file: ``empty_file`` error.
+
+Bounded work on hostile files: sizes are counted in *decompressed* bytes as they are read, and
+a split stops being read once it is past the model's maximum dataset size (or, for models
+without a documented one, past the largest size a valid dataset can have: the record limit
+times the largest record), with one ``file_size.max`` problem naming the file and the limit.
+Runs of blank lines, and of identical broken lines (what a compression bomb is made of), are
+counted at C speed once their rule stores no more problems; each rule stores only its first
+problems (``max_problems_per_rule``) while counting all of them.
 """
 
 from __future__ import annotations
@@ -37,11 +45,14 @@ from .sources import (
     MAX_LINE_BYTES,
     DataFile,
     DatasetSourceError,
+    DatasetTooLargeError,
     Sources,
     as_list,
     default_s3_client,
     iter_lines,
     list_files,
+    skip_blank_lines,
+    skip_repeats,
     split_s3_uri,
 )
 from .validator_base import MediaObjects
@@ -103,8 +114,15 @@ class _Run:
 
     def emit(self, rule: str, message: str, severity: str = ERROR) -> None:
         report = self.report
-        if report.full:  # a file of garbage must not cost an excerpt per line
-            report.count(rule, severity)
+        if rule in report.capped or report.full:
+            # Only counted, inline: a file of garbage must not cost an excerpt (or even a call)
+            # per line.
+            counts = report.counts_by_rule
+            counts[rule] = counts.get(rule, 0) + 1
+            if severity == ERROR:
+                report.error_count += 1
+            else:
+                report.warning_count += 1
             return
         report.add(DataProblem(self.file, self.line_no, rule, message,
                                excerpt(self.line) if self.line_no is not None else "", severity))
@@ -125,6 +143,7 @@ def validate_dataset(
     data_format: str | None = None,
     media_bucket: str | None = None,
     check_media: bool = False,
+    max_problems_per_rule: int | None = 20,
 ) -> DatasetReport:
     """Validate ``train`` (and ``validation``) for ``model`` and return a full report.
 
@@ -138,6 +157,8 @@ def validate_dataset(
         ``maxPromptLength`` (RFT) the prompt token limit.
     :param s3_client: boto3 S3 client for ``s3://`` sources (default: ``boto3.client("s3")``).
     :param max_problems: store at most this many problems; all are still counted.
+    :param max_problems_per_rule: store at most this many problems of any one rule (None: no
+        cap); all are still counted.
     :param data_format: override the catalog's record format, e.g. ``"invocation-logs"`` for
         distillation from model-invocation logs.
     :param media_bucket: bucket that image/video locations must be in (Bedrock requires the
@@ -156,6 +177,7 @@ def validate_dataset(
     report = DatasetReport(
         model=spec.customization_id, customization_type=ctype.value, data_format=fmt.value,
         chars_per_token=limits.chars_per_token, max_problems=max_problems,
+        max_problems_per_rule=max_problems_per_rule,
     )
     run = _Run(report)
     batch_size = _int_hp(hps, "batchSize", customization, run)
@@ -169,7 +191,7 @@ def validate_dataset(
     media_objects = None
     if check_media:
         media_objects = MediaObjects(s3_client if s3_client is not None else default_s3_client())
-    validator = VALIDATORS[fmt](spec, customization, emit=run.emit, hyperparameters=hps,
+    validator = VALIDATORS[fmt](spec, customization, emit=run.emit,
                                 media_bucket=media_bucket, media_objects=media_objects)
     max_input = limits.max_input_tokens
     if fmt is DataFormat.RFT and "maxPromptLength" in hps:
@@ -180,8 +202,12 @@ def validate_dataset(
     validation_list = as_list(validation)
     if not train_list:
         run.file_problem("<train>", "no_files", "No training data given")
+    stopped: set[str] = set()
     for split, sources in (("train", train_list), ("validation", validation_list)):
         totals = report.totals[split]
+        budget = _ByteBudget.for_split(split, spec, customization)
+        stop: tuple[str, int] | None = None  # (file, decompressed bytes read) where reading stopped
+        not_read = 0
         for source in sources:
             try:
                 files = list_files(source, s3_client)
@@ -189,12 +215,74 @@ def validate_dataset(
                 run.file_problem(source, "file.not_found", str(exc))
                 continue
             for data_file in files:
-                _validate_file(data_file, split, fmt, validator, checker, run, totals)
+                if stop is not None:
+                    not_read += 1
+                    continue
+                read = _validate_file(data_file, split, fmt, validator, checker, run, totals, budget)
+                if read is not None:
+                    stop = (data_file.name, read)
+        if stop is not None:
+            stopped.add(split)
+            rest = f"; the {not_read} later file(s) of this split were not read" if not_read else ""
+            run.file_problem(stop[0], "file_size.max",
+                             f"Stopped reading after {stop[1]} decompressed bytes: {budget.reason}{rest}")
         before = report.totals["train"] if split == "validation" else None
         totals.images = validator.images - (before.images if before else 0)
         totals.videos = validator.videos - (before.videos if before else 0)
-    _dataset_rules(report, spec, customization, fmt, bool(validation_list), run)
+    _dataset_rules(report, spec, customization, fmt, bool(validation_list), run, stopped)
     return report
+
+
+class _ByteBudget:
+    """How many decompressed bytes one split may have before reading it stops."""
+
+    def __init__(self, split: str, limit: int | None, reason: str) -> None:
+        self.split = split
+        self.limit = limit
+        self.reason = reason
+
+    @classmethod
+    def for_split(cls, split: str, spec: ModelSpec, customization: Customization) -> _ByteBudget:
+        limits = customization.limits
+        who = f"{spec.name} ({customization.type.value})"
+        what = "training" if split == "train" else "validation"
+        documented = limits.max_train_bytes if split == "train" else limits.max_validation_bytes
+        if documented is not None:
+            return cls(split, documented, f"the {what} data is larger than {who} accepts "
+                                          f"({documented} bytes)")
+        records = (limits.max_train_records if split == "train" else limits.max_validation_records) \
+            or limits.max_records
+        if records is None:
+            return cls(split, None, "")
+        per_record = _max_record_bytes(limits)
+        bound = records * per_record
+        return cls(split, bound, f"no valid {what} dataset for {who} can be this large: at most "
+                                 f"{records} records of at most {per_record} bytes each ({bound} bytes)")
+
+
+def dataset_byte_limit(spec: ModelSpec, customization: Customization, split: str = "train") -> int | None:
+    """Bytes past which ``split`` (``train`` or ``validation``) cannot be valid for the model, or None.
+
+    The model's documented size limit where there is one; otherwise its record limit times
+    the largest record its token limits allow. Readers stop there (``file_size.max``).
+    """
+    return _ByteBudget.for_split(split, spec, customization).limit
+
+
+def _max_record_bytes(limits: Any) -> int:
+    """The largest line a record within the model's token limits can take, or the line limit.
+
+    Each estimated token is ``chars_per_token`` characters; a character takes at most 6 bytes
+    in JSON text (a ``\\uXXXX`` escape), and 64 KiB covers the keys, roles and media URIs.
+    """
+    tokens = limits.max_total_tokens
+    if limits.tokens_by_batch_size:
+        tokens = max(t for _, t in limits.tokens_by_batch_size)
+    if tokens is None and limits.max_input_tokens is not None:
+        tokens = limits.max_input_tokens + (limits.max_output_tokens or 0)
+    if tokens is None:
+        return MAX_LINE_BYTES
+    return min(MAX_LINE_BYTES, int(tokens * limits.chars_per_token * 6) + 64 * 1024)
 
 
 def _int_hp(hps: Mapping[str, str], name: str, customization: Customization, run: _Run) -> int | None:
@@ -245,8 +333,12 @@ _LOG_SUFFIXES = (".gz", ".json", ".jsonl")
 
 
 def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: RecordValidator,
-                   checker: _TokenChecker, run: _Run, totals: SplitTotals) -> None:
+                   checker: _TokenChecker, run: _Run, totals: SplitTotals, budget: _ByteBudget) -> int | None:
+    """Validate one file; when the split's byte budget ran out, the decompressed bytes read."""
     name = data_file.name
+    if data_file.error is not None:
+        run.file_problem(name, "file.read", data_file.error)
+        return None
     lowered = name.lower()
     suffixes = _LOG_SUFFIXES if fmt is DataFormat.INVOCATION_LOGS else (".jsonl",)
     if data_file.listed and not lowered.endswith(suffixes):
@@ -254,15 +346,16 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
         # the rest, such as a README or the logs' permission-check object.
         run.file_problem(name, "file.skipped", f"Not read: only {', '.join(suffixes)} files under a folder "
                                                f"or prefix are data files", WARNING)
-        return
+        return None
     run.file = name
     run.line_no = None
     run.line = b""
     totals.files += 1
-    run.report.files.append({"file": name, "split": split, "bytes": data_file.size})
+    file_entry: dict[str, Any] = {"file": name, "split": split, "bytes": data_file.size}
+    run.report.files.append(file_entry)
     if data_file.size == 0:
         run.file_problem(name, "empty_file", "File is empty (0 bytes); it must hold one JSON object per line")
-        return
+        return None
     if fmt is not DataFormat.INVOCATION_LOGS and not lowered.endswith(".jsonl"):
         # Bedrock reads only .jsonl objects; a local file may still be renamed on upload.
         run.file_problem(name, "file.extension", "File name does not end in .jsonl, which Bedrock requires "
@@ -281,25 +374,38 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
     # smallest limit finds every candidate; checker.report() then tells which limit it broke.
     gate = min(checker.limit_in, checker.limit_out, checker.limit_total) * cpt
     max_line = MAX_LINE_BYTES
-    bad = line_no = consumed = 0
+    report = run.report
+    bad = line_no = skipped = 0
     in_chars_total = out_chars_total = extra_total = 0
     max_chars = 0.0
+    remaining = None if budget.limit is None else max(budget.limit - totals.bytes, 0)
+    stopped_at: int | None = None
     try:
-        stream = data_file.open()
+        stream = data_file.open(max_bytes=remaining)
     except Exception as exc:  # botocore errors are not importable here without boto3
         run.file_problem(name, "file.read", f"Cannot open file: {exc}")
-        return
+        return None
     try:
         with stream:
-            if hasattr(stream, "fileobj") and fmt is not DataFormat.INVOCATION_LOGS:
+            if stream.compressed and fmt is not DataFormat.INVOCATION_LOGS:
                 run.file_problem(name, "file.gzip", "File is gzip-compressed; upload it uncompressed "
                                                     "for Bedrock training data", WARNING)
             readline = stream.readline
-            for line_no, line in enumerate(iter(partial(readline, max_line), b""), 1):
+            for n, line in enumerate(iter(partial(readline, max_line), b""), 1):
+                line_no = n + skipped
                 try:
                     record = loads(line)
                 except decode_error as exc:
                     run.line_no, run.line = line_no, line
+                    if not report.stores("blank_line") and not line.strip():
+                        # A run of blank lines (a gzip of newlines) is counted in bulk: once the
+                        # rule stores no more problems, each further line costs nothing.
+                        more = skip_blank_lines(stream)
+                        report.count("blank_line", ERROR, more + 1)
+                        skipped += more
+                        line_no += more
+                        bad += more + 1
+                        continue
                     if len(line) == max_line and not line.endswith(b"\n"):
                         _skip_rest_of_line(readline, max_line)
                         run.emit("line.too_long", f"Line is longer than {max_line} bytes; no record can be "
@@ -316,13 +422,28 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
                             bad += 1
                             continue
                     else:
-                        run.emit(*parse_error(line, exc))
+                        rule, message = parse_error(line, exc)
+                        run.emit(rule, message)
                         bad += 1
+                        if not report.stores(rule):
+                            # Identical broken lines (what a gzip bomb is made of) break the same
+                            # rule: count a run of them in bulk.
+                            more = skip_repeats(stream, line)
+                            report.count(rule, ERROR, more)
+                            skipped += more
+                            line_no += more
+                            bad += more
                         continue
                 if type(record) is not dict:
                     run.line_no, run.line = line_no, line
                     run.emit("record.type", f"Line holds a JSON {_json_type(record)}, not a JSON object")
                     bad += 1
+                    if not report.stores("record.type"):
+                        more = skip_repeats(stream, line)
+                        report.count("record.type", ERROR, more)
+                        skipped += more
+                        line_no += more
+                        bad += more
                     continue
                 run.line_no = line_no
                 run.line = line
@@ -340,31 +461,28 @@ def _validate_file(data_file: DataFile, split: str, fmt: DataFormat, validator: 
                     max_chars = size
                 if size > gate:
                     checker.report(extra + _ceil_div(result[0], cpt), _ceil_div(out_chars, cpt))
-            consumed = _stream_bytes(stream)
+    except DatasetTooLargeError as exc:
+        stopped_at = exc.bytes_read
     except (OSError, EOFError) as exc:
         run.line_no = None
         run.file_problem(name, "file.read", f"Cannot read file after line {line_no}: {exc}")
     run.line_no = None
     records = line_no - bad
     totals.records += records
-    totals.bytes += data_file.size if data_file.size is not None else consumed
+    consumed = stream.bytes_read
+    totals.bytes += consumed
+    file_entry["decompressed_bytes"] = consumed
     totals.input_tokens += _ceil_div(in_chars_total, cpt) + extra_total
     totals.output_tokens += _ceil_div(out_chars_total, cpt)
     totals.max_record_tokens = max(totals.max_record_tokens, _ceil_div(max_chars, cpt))
     run.report.files[-1].update({"lines": line_no, "records": records})
-    if line_no == 0:
+    if line_no == 0 and stopped_at is None:
         run.file_problem(name, "empty_file", "File holds no data after decompression")
+    return stopped_at
 
 
 def _ceil_div(chars: float, cpt: float) -> int:
     return -int(-chars // cpt)
-
-
-def _stream_bytes(stream: Any) -> int:
-    try:
-        return int(stream.tell())
-    except (OSError, ValueError):
-        return 0
 
 
 def _skip_rest_of_line(readline: Any, max_line: int) -> None:
@@ -380,7 +498,7 @@ def _json_type(value: Any) -> str:
 
 
 def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Customization, fmt: DataFormat,
-                   has_validation: bool, run: _Run) -> None:
+                   has_validation: bool, run: _Run, stopped: set[str]) -> None:
     limits = customization.limits
     train = report.totals["train"]
     val = report.totals["validation"]
@@ -389,7 +507,8 @@ def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Custom
     if has_validation and not limits.validation_allowed:
         run.file_problem("<validation>", "validation.not_allowed",
                          f"{who} does not take a validation dataset")
-    if limits.min_records is not None and train.records < limits.min_records:
+    # A split whose reading stopped has more records than were counted: no minimum applies.
+    if limits.min_records is not None and train.records < limits.min_records and "train" not in stopped:
         run.file_problem("<train>", "record_count.min",
                          f"{tname} has {train.records} records; {who} needs at least {limits.min_records}")
     if limits.max_train_records is not None and train.records > limits.max_train_records:
@@ -397,7 +516,8 @@ def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Custom
                          f"{tname} has {train.records} records; {who} accepts at most "
                          f"{limits.max_train_records}")
     if has_validation:
-        if limits.min_validation_records is not None and val.records < limits.min_validation_records:
+        if limits.min_validation_records is not None and val.records < limits.min_validation_records \
+                and "validation" not in stopped:
             run.file_problem("<validation>", "record_count.min",
                              f"The validation data has {val.records} records; {who} needs at least "
                              f"{limits.min_validation_records}")
@@ -415,10 +535,12 @@ def _dataset_rules(report: DatasetReport, spec: ModelSpec, customization: Custom
             run.file_problem("<train>", "record_count.max",
                              f"{tname} has {train.records} records; {who} accepts at most "
                              f"{limits.max_records}")
-    if limits.max_train_bytes is not None and train.bytes > limits.max_train_bytes:
+    # A split whose reading stopped at its size limit already has its one file_size.max problem.
+    if limits.max_train_bytes is not None and train.bytes > limits.max_train_bytes and "train" not in stopped:
         run.file_problem("<train>", "file_size.max",
                          f"{tname} is {train.bytes} bytes; {who} accepts at most {limits.max_train_bytes}")
-    if limits.max_validation_bytes is not None and val.bytes > limits.max_validation_bytes:
+    if limits.max_validation_bytes is not None and val.bytes > limits.max_validation_bytes \
+            and "validation" not in stopped:
         run.file_problem("<validation>", "file_size.max",
                          f"The validation data is {val.bytes} bytes; {who} accepts at most "
                          f"{limits.max_validation_bytes}")

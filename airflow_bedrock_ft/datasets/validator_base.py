@@ -125,13 +125,11 @@ class RecordValidator:
     allowed_keys: frozenset[str] | None = None
 
     def __init__(self, spec: ModelSpec, customization: Customization, *, emit: Emit,
-                 hyperparameters: Mapping[str, str] | None = None, media_bucket: str | None = None,
-                 media_objects: MediaObjects | None = None) -> None:
+                 media_bucket: str | None = None, media_objects: MediaObjects | None = None) -> None:
         self.spec = spec
         self.customization = customization
         self.limits: DataLimits = customization.limits
         self.emit = emit
-        self.hyperparameters = dict(hyperparameters or {})
         self.media_bucket = media_bucket
         self.media_objects = media_objects
         self.reserved: ReservedScanner | None = None
@@ -216,9 +214,6 @@ class RecordValidator:
         """A conversation must end with an assistant turn (``prev`` = its last valid role)."""
         if prev is not None and prev != "assistant":
             self.emit("messages.last_role", f"The last message must have role 'assistant', got {prev!r}")
-
-    def seen_expected(self) -> None:
-        self.file_seen_expected = True
 
     def check_reserved(self, text: str, where: str) -> None:
         scanner = self.reserved

@@ -61,7 +61,10 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         ``batchSize``; ``epochCount`` feeds the token estimate). (templated)
     :param check_media: also check that every image/video exists in S3 and is within the
         model's size limit (one ``head_object`` per distinct object).
+    :param media_bucket: bucket every image/video location must be in (Bedrock requires the
+        dataset's bucket); default: the bucket of ``output_s3_uri``. (templated)
     :param max_problems: problems kept in the report (all are counted).
+    :param max_problems_per_rule: problems of any one rule kept in the report (all are counted).
     :param fail_on_warnings: fail on warnings too (e.g. a byte order mark).
     :param aws_conn_id: Airflow AWS connection; its ``endpoint_url`` is honoured.
     :param region_name: AWS region; default from the connection.
@@ -70,7 +73,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "source", "model", "output_s3_uri", "customization_type", "validation_source",
         "validation_ratio", "seed", "mapping", "template", "input_format", "data_format",
-        "hyperparameters",
+        "hyperparameters", "media_bucket",
     )
     template_fields_renderers = {"mapping": "json", "template": "json", "hyperparameters": "json"}
     ui_color = "#e3f2e1"
@@ -91,7 +94,9 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         data_format: str | None = None,
         hyperparameters: Mapping[str, Any] | None = None,
         check_media: bool = False,
+        media_bucket: str | None = None,
         max_problems: int = 1000,
+        max_problems_per_rule: int | None = 20,
         fail_on_warnings: bool = False,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
@@ -113,7 +118,9 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         self.data_format = data_format
         self.hyperparameters = dict(hyperparameters) if hyperparameters else None
         self.check_media = check_media
+        self.media_bucket = media_bucket
         self.max_problems = max_problems
+        self.max_problems_per_rule = max_problems_per_rule
         self.fail_on_warnings = fail_on_warnings
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
@@ -132,14 +139,21 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         from airflow_bedrock_ft.datasets.convert import ConversionError
         from airflow_bedrock_ft.datasets.sources import DatasetSourceError, split_s3_uri
         from airflow_bedrock_ft.datasets.upload import upload_content_addressed
-        from airflow_bedrock_ft.datasets.validate import validate_dataset
+        from airflow_bedrock_ft.datasets.validate import dataset_byte_limit, validate_dataset
 
         try:
             spec = resolve_model(self.model)
-            fmt = self.data_format or spec.customization(self.customization_type).data_format.value
+            customization = spec.customization(self.customization_type)
+            fmt = self.data_format or customization.data_format.value
         except (UnknownModelError, UnsupportedCustomizationError) as exc:
             raise AirflowFailException(str(exc)) from None
         bucket, prefix = split_s3_uri(self.output_s3_uri)
+        media_bucket = (self.media_bucket or bucket).removeprefix("s3://").rstrip("/")
+        # Preparing stops where no valid dataset can be larger, so a small gzip bomb cannot fill
+        # the disk; a split source may hold the training and the validation data.
+        train_limit = dataset_byte_limit(spec, customization, "train")
+        val_limit = dataset_byte_limit(spec, customization, "validation")
+        both_limit = None if train_limit is None or val_limit is None else train_limit + val_limit
         ratio = float(self.validation_ratio or 0.0)
         client = self._s3_client()
         hps = {k: str(v) for k, v in (self.hyperparameters or {}).items()}
@@ -150,16 +164,16 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
             validation_path: str | None = split_path
             try:
                 if self.validation_source:
-                    self._materialize(self.source, train_path, fmt, client, 0.0, None)
-                    self._materialize(self.validation_source, split_path, fmt, client, 0.0, None)
+                    self._materialize(self.source, train_path, fmt, client, 0.0, None, train_limit)
+                    self._materialize(self.validation_source, split_path, fmt, client, 0.0, None, val_limit)
                 elif ratio > 0:
-                    self._materialize(self.source, train_path, fmt, client, ratio, split_path)
+                    self._materialize(self.source, train_path, fmt, client, ratio, split_path, both_limit)
                     if os.path.getsize(split_path) == 0:
                         self.log.warning("validation_ratio=%s selected no record; continuing without "
                                          "a validation set", ratio)
                         validation_path = None
                 else:
-                    self._materialize(self.source, train_path, fmt, client, 0.0, None)
+                    self._materialize(self.source, train_path, fmt, client, 0.0, None, train_limit)
                     validation_path = None
             except (ConversionError, DatasetSourceError) as exc:
                 raise AirflowFailException(
@@ -169,7 +183,8 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
             report = validate_dataset(
                 train_path, validation_path, model=self.model, customization_type=self.customization_type,
                 hyperparameters=hps, s3_client=client, max_problems=self.max_problems,
-                data_format=self.data_format, media_bucket=bucket, check_media=self.check_media,
+                data_format=self.data_format, media_bucket=media_bucket, check_media=self.check_media,
+                max_problems_per_rule=self.max_problems_per_rule,
             )
             report = _relative_names(report, tmp)
             self.log.info("%s", report.format_text(max_problems=20))
@@ -193,8 +208,11 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         return result
 
     def _materialize(self, source: Any, train_path: str, fmt: str, client: Any, ratio: float,
-                     validation_path: str | None) -> None:
-        """Write ``source`` as JSONL in ``fmt`` to ``train_path`` (and split to ``validation_path``)."""
+                     validation_path: str | None, max_bytes: int | None) -> None:
+        """Write ``source`` as JSONL in ``fmt`` to ``train_path`` (and split to ``validation_path``).
+
+        Stops (``DatasetSourceError`` or ``ConversionError``) past ``max_bytes`` of JSONL.
+        """
         from airflow_bedrock_ft.datasets.convert import convert_file
         from airflow_bedrock_ft.datasets.split import split_file
 
@@ -204,13 +222,17 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         if already_jsonl:
             # Lines are copied unchanged, so the report's excerpts show the user's own data and
             # broken lines reach the validator instead of failing the conversion.
-            split_file(sources, train_path, validation_path or os.devnull, ratio, self.seed, s3_client=client)
+            split_file(sources, train_path, validation_path or os.devnull, ratio, self.seed, s3_client=client,
+                       max_bytes=max_bytes)
             return
         converted = train_path + ".converted"
+        written = 0
         for i, src in enumerate(sources):
             part = converted if i == 0 else f"{converted}.{i}"
             convert_file(src, part, fmt, mapping=self.mapping, template=self.template,
-                         input_format=self.input_format, s3_client=client)
+                         input_format=self.input_format, s3_client=client,
+                         max_output_bytes=None if max_bytes is None else max(max_bytes - written, 0))
+            written += os.path.getsize(part)
         parts = [converted] + [f"{converted}.{i}" for i in range(1, len(sources))]
         split_file(parts, train_path, validation_path or os.devnull, ratio, self.seed)
         for part in parts:

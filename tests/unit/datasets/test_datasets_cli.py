@@ -109,3 +109,63 @@ def test_package_command_dispatches_to_validate(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"ok": true' in done.stdout
     assert "AIRFLOW=False" in done.stdout
+
+
+def test_dangling_symlink_in_a_folder_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """Regression: a dangling symlink in a folder crashed the command with a traceback."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    dataset_with(folder / "a.jsonl", NOVA_LITE, converse)
+    os.symlink(tmp_path / "moved-away.jsonl", folder / "b.jsonl")
+    done = subprocess.run([sys.executable, "-m", "airflow_bedrock_ft.datasets.cli", str(folder), "--model", NOVA_LITE],
+                          capture_output=True, text=True, timeout=60, cwd=str(REPO),
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert f"{folder / 'b.jsonl'}: error [file.read] Cannot open file: {folder / 'b.jsonl'} is a symbolic link " \
+           f"to '{tmp_path / 'moved-away.jsonl'}', which does not exist" in done.stdout
+    assert "train: 2 file(s), 10 record(s)" in done.stdout
+
+
+def _image_dataset(path: Path, other_bucket_at: int) -> Path:
+    from ds_helpers import image_block
+
+    recs = [converse(i, user_extra=[image_block()]) for i in range(8)]
+    recs[other_bucket_at] = converse(0, user_extra=[image_block(uri="s3://someone-elses/cat.png")])
+    return dataset_with(path, NOVA_LITE, lambda i: recs[i], n=8)
+
+
+def test_media_bucket_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ds_helpers import BUCKET
+
+    path = _image_dataset(tmp_path / "train.jsonl", 5)
+    assert main([str(path), "--model", NOVA_LITE]) == 0  # local data: no bucket known, rule not applied
+    capsys.readouterr()
+    assert main([str(path), "--model", NOVA_LITE, "--media-bucket", f"s3://{BUCKET}/"]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:6: error [media.bucket]" in out
+    assert f"is in bucket 'someone-elses'; media must be in the dataset's bucket '{BUCKET}'" in out
+    assert main([str(path), "--model", NOVA_LITE, "--media-bucket", "someone-elses", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts_by_rule"] == {"media.bucket": 7}
+
+
+def test_media_bucket_must_be_a_bucket(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _image_dataset(tmp_path / "train.jsonl", 5)
+    with pytest.raises(SystemExit) as exc:
+        main([str(path), "--model", NOVA_LITE, "--media-bucket", "s3://bucket/prefix"])
+    assert exc.value.code == 2
+    assert "expected a bucket name such as my-bucket" in capsys.readouterr().err
+
+
+def test_problems_per_rule_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = dataset_with(tmp_path / "train.jsonl", NOVA_LITE, converse, n=10)
+    path.write_bytes(path.read_bytes() + b"{bad\n" * 50)
+    assert main([str(path), "--model", NOVA_LITE, "--json", "--max-problems-per-rule", "3"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts_by_rule"] == {"json": 50}
+    assert [p["line"] for p in data["problems"]] == [11, 12, 13]
+    assert main([str(path), "--model", NOVA_LITE, "--max-problems-per-rule", "0"]) == 1
+    assert "json: 50\n" in capsys.readouterr().out
+    assert main([str(path), "--model", NOVA_LITE]) == 1
+    assert "json: 50 (first 20 listed)" in capsys.readouterr().out

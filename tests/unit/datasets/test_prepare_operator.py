@@ -156,3 +156,56 @@ def test_split_that_selects_nothing_drops_the_validation_set(tmp_path: Path, aws
     result = op.execute(context={})  # type: ignore[arg-type]
     assert result["validation_s3_uri"] is None
     assert result["report"]["totals"]["train"]["records"] == 8
+
+
+def test_media_bucket_defaults_to_the_output_bucket(tmp_path: Path, aws_conn: str, bucket: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from ds_helpers import image_block
+
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    src = tmp_path / "train.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(converse(i, user_extra=[image_block(uri="s3://media-store/c.png")]))
+                             + b"\n" for i in range(8)))
+    op = BedrockFineTunePrepareDataOperator(task_id="p", source=str(src), model=NOVA_LITE,
+                                            output_s3_uri=f"s3://{bucket}/ds", aws_conn_id=aws_conn)
+    assert "media_bucket" in op.template_fields
+    with pytest.raises(AirflowFailException) as exc:
+        op.execute(context={})  # type: ignore[arg-type]
+    assert f"train.jsonl:1: error [media.bucket] messages[0].content[0].image is in bucket 'media-store'; " \
+           f"media must be in the dataset's bucket '{bucket}'" in str(exc.value)
+    op = BedrockFineTunePrepareDataOperator(task_id="p", source=str(src), model=NOVA_LITE,
+                                            output_s3_uri=f"s3://{bucket}/ds", media_bucket="s3://media-store",
+                                            aws_conn_id=aws_conn)
+    assert op.execute(context={})["report"]["ok"] is True  # type: ignore[arg-type]
+
+
+def test_gzip_bomb_stops_preparing_at_the_model_limit(tmp_path: Path, aws_conn: str, s3_client: Any,
+                                                      bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import gzip
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_bedrock_ft.core.models import CustomizationType, resolve_model
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    model = "amazon.titan-text-express-v1"
+    spec = resolve_model(model)
+    custom = spec.customizations[CustomizationType.FINE_TUNING]
+    small = dataclasses.replace(custom, limits=dataclasses.replace(custom.limits, max_train_bytes=2 << 20))
+    monkeypatch.setitem(spec.customizations, CustomizationType.FINE_TUNING, small)  # type: ignore[arg-type]
+    member = gzip.compress(orjson.dumps(pc(1)) + b"\n" * (1 << 20))
+    for name, kwargs in (("bomb.jsonl.gz", {}), ("bomb.json.gz", {"mapping": {"prompt": "prompt"}})):
+        src = tmp_path / name
+        src.write_bytes(member * 64)  # 64 MiB of lines from ~64 KB
+        if name.endswith(".json.gz"):
+            src.write_bytes(gzip.compress(b"[" + b",".join([orjson.dumps(pc(1))] * 200_000) + b"]"))
+        op = BedrockFineTunePrepareDataOperator(task_id="p", source=str(src), model=model,
+                                                output_s3_uri=f"s3://{bucket}/ds", aws_conn_id=aws_conn,
+                                                **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(AirflowFailException) as exc:
+            op.execute(context={})  # type: ignore[arg-type]
+        assert f"Cannot prepare the dataset from {str(src)!r}" in str(exc.value)
+        assert str(2 << 20) in str(exc.value)
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="ds/")
