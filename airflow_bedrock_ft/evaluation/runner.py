@@ -367,7 +367,7 @@ class _Run:
                         result.retried += 1
                         await asyncio.sleep(transient_delay(config.retry_delay, failures))
                         continue
-                return _Attempt(None, None, code or type(exc).__name__, str(exc), attempts,
+                return _Attempt(None, None, code or type(exc).__name__, _error_message(exc), attempts,
                                 (time.monotonic() - started) * 1000, transient)
             message_out = (response.get("output") or {}).get("message") or {}
             text = "".join(b["text"] for b in message_out.get("content") or []
@@ -450,6 +450,16 @@ class _Run:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _error_message(exc: BaseException) -> str:
+    """What AWS said (a ClientError's message without botocore's wrapping), else the exception text."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        message = (response.get("Error") or {}).get("Message")
+        if message:
+            return str(message)
+    return str(exc) or type(exc).__name__
 
 
 async def _aiter_holdout(config: EvaluationConfig, s3_client: Any) -> AsyncIterator[HoldoutExample]:
