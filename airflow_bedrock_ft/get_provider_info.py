@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_bedrock_ft.operators.bedrock_ft",
                     "airflow_bedrock_ft.operators.prepare",
+                    "airflow_bedrock_ft.operators.evaluate",
                 ],
             }
         ],

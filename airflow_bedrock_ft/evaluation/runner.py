@@ -187,13 +187,15 @@ class TokenBucket:
 
 
 def default_client_factory(
-    *, region: str | None = None, endpoint_url: str | None = None, max_pool_connections: int = 10,
+    *, region: str | None = None, endpoint_url: str | Mapping[str, str | None] | None = None,
+    max_pool_connections: int = 10,
     session: Any = None, config: Any = None, verify: Any = None,
 ) -> ClientFactory:
     """aiobotocore clients for ``bedrock`` and ``bedrock-runtime``, credentials the usual AWS ways.
 
     botocore's own retries are switched off: the runner retries, counts and backs off itself.
 
+    :param endpoint_url: one endpoint for both services, or one per service name.
     :param session: an aiobotocore session (default: a new one from the environment).
     :param config: a botocore ``Config`` to merge (the connection's, in Airflow).
     """
@@ -208,7 +210,8 @@ def default_client_factory(
         session = get_session()
 
     def make(service: str) -> Any:
-        kwargs: dict[str, Any] = {"region_name": region, "endpoint_url": endpoint_url, "config": merged}
+        endpoint = endpoint_url.get(service) if isinstance(endpoint_url, Mapping) else endpoint_url
+        kwargs: dict[str, Any] = {"region_name": region, "endpoint_url": endpoint, "config": merged}
         if verify is not None:
             kwargs["verify"] = verify
         return session.create_client(service, **kwargs)
