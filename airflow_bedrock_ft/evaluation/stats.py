@@ -16,7 +16,7 @@ from typing import Any
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
-_BLOCK_CELLS = 1 << 21  # indices drawn at once (16 MiB of int64)
+_BLOCK_CELLS = 1 << 18  # indices drawn at once: 2 MiB of int64, whatever the number of examples
 
 
 @dataclass(frozen=True)
