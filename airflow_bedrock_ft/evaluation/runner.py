@@ -512,6 +512,11 @@ async def evaluate(
     config.check()
     specs = config.specifiers()
     scorers = resolve_scorers(config.metrics)
+    try:  # the statistics need it: find out before the first request, not after the last
+        import numpy  # noqa: F401
+    except ImportError:
+        raise EvaluationError("The evaluation needs NumPy: "
+                              "pip install 'airflow-bedrock-ft[evaluate]'") from None
     factory = client_factory or default_client_factory(
         region=region, endpoint_url=endpoint_url, max_pool_connections=config.concurrency)
     started = time.monotonic()
