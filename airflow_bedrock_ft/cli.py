@@ -1,5 +1,5 @@
-"""``airflow-bedrock-ft`` command line: ``validate`` (datasets), ``emulator`` (local Bedrock),
-``demo`` and ``reap`` (orphaned jobs).
+"""``airflow-bedrock-ft`` command line: ``validate`` (datasets), ``evaluate`` (holdout
+evaluation), ``emulator`` (local Bedrock), ``demo`` and ``reap`` (orphaned jobs).
 
 Subcommands are imported only when chosen, so ``validate`` never loads Airflow or the
 emulator's dependencies.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 _COMMANDS = {
     "validate": ("airflow_bedrock_ft.datasets.cli", "Validate training data for a base model."),
+    "evaluate": ("airflow_bedrock_ft.evaluation.cli", "Evaluate a model on a holdout against baselines."),
     "emulator": ("airflow_bedrock_ft.emulator.cli", "Run the local Bedrock emulator with embedded S3."),
     "demo": ("airflow_bedrock_ft.demo", "Run the example fine-tuning DAG against the embedded emulator."),
     "reap": (

@@ -596,6 +596,26 @@ def base_model_id(identifier: str) -> str:
     return identifier
 
 
+def on_demand_model_id(identifier: str) -> str:
+    """The identifier to invoke a base model on demand with (Converse, InvokeModel).
+
+    A customization id with its context suffix (``amazon.nova-micro-v1:0:128k``) or a
+    foundation-model ARN of one becomes the model's on-demand id (``amazon.nova-micro-v1:0``):
+    Bedrock serves the suffixed variants only through provisioned throughput. Anything else
+    (on-demand ids, inference profiles, custom-model, deployment and provisioned-model ARNs,
+    ids not in the catalog) is returned unchanged.
+    """
+    identifier = identifier.strip()
+    match = _ARN_RE.match(identifier)
+    model_id = match.group("id") if match else identifier
+    for spec in MODELS:
+        if spec.context_suffix and model_id == spec.customization_id:
+            return spec.model_id
+    if match and model_id in _BY_ID:
+        return model_id
+    return identifier
+
+
 def model_family(identifier: str) -> ModelSpec | None:
     """The catalog model that ``identifier`` is a variant of, whatever its context suffix.
 

@@ -27,6 +27,10 @@ TRANSIENT_ERROR_CODES = frozenset(
         "ServiceUnavailable",
         "RequestTimeout",
         "RequestTimeoutException",
+        # bedrock-runtime: the model is still being loaded (a custom model's first requests
+        # after a deployment becomes Active), or one invocation timed out.
+        "ModelNotReadyException",
+        "ModelTimeoutException",
     }
 )
 

@@ -10,6 +10,8 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
   "polls_per_phase": int, "max_running_jobs": int | null}``
   (``/_emulator/transitions`` is the same resource)
 * ``POST /_emulator/reset`` - forget all resources, clear faults, restore the start config
+* ``GET|DELETE /_emulator/stats`` - requests received per operation (faulted ones included)
+  and when the first and last runtime request arrived / reset the counts
 
 Requests from other sites are refused before anything else (a web page in the user's
 browser can reach a loopback port): an ``Origin`` header that is not a loopback origin, a
@@ -26,6 +28,8 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -48,6 +52,53 @@ ADMIN_PREFIX = "/_emulator/"
 BODY_TIMEOUT_S = 30.0
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+class RequestStats:
+    """Counts of the AWS requests the emulator received, to check a client's rate from outside.
+
+    Every routed request counts, faulted (throttled, failed, dropped) ones included.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self.operations: dict[str, int] = {}
+            self.faulted: dict[str, int] = {}
+            self.runtime_requests = 0
+            self.first_runtime: float | None = None  # wall clock, seconds since the epoch
+            self.last_runtime: float | None = None
+
+    def count(self, operation: str, service: str, faulted: bool) -> None:
+        """Record one request."""
+        with self._lock:
+            self.operations[operation] = self.operations.get(operation, 0) + 1
+            if faulted:
+                self.faulted[operation] = self.faulted.get(operation, 0) + 1
+            if service == "bedrock-runtime":
+                now = time.time()
+                self.runtime_requests += 1
+                if self.first_runtime is None:
+                    self.first_runtime = now
+                self.last_runtime = now
+
+    def describe(self) -> dict[str, Any]:
+        """The counts as JSON: ``runtime_rate`` is requests per second between the first and last."""
+        with self._lock:
+            span = (self.last_runtime or 0.0) - (self.first_runtime or 0.0)
+            rate = (self.runtime_requests - 1) / span if self.runtime_requests > 1 and span > 0 else None
+            return {
+                "operations": dict(self.operations),
+                "faulted": dict(self.faulted),
+                "runtime_requests": self.runtime_requests,
+                "first_runtime_request": self.first_runtime,
+                "last_runtime_request": self.last_runtime,
+                "runtime_rate": rate,
+            }
 
 
 class EmulatorApp:
@@ -78,6 +129,7 @@ class EmulatorApp:
         self.admin_token = admin_token
         self.faults = faults
         self.runtime = Runtime(backend)
+        self.stats = RequestStats()
         self.initial_config = dict(initial_config or backend.settings.to_dict())
         b, r = backend, self.runtime
         self.handlers: dict[str, Handler] = {
@@ -185,6 +237,7 @@ class EmulatorApp:
             except EmulatorError as exc:
                 return _error(exc)
         decision = self.faults.decide(route.name)
+        self.stats.count(route.name, route.service, decision.action is not None)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
         if decision.action == "drop" and not decision.after_processing:
@@ -282,6 +335,12 @@ class EmulatorApp:
                 except ValueError as exc:
                     return _admin_error(400, str(exc))
                 return web.json_response(self.backend.settings.to_dict())
+        if name == "stats":
+            if method == "GET":
+                return web.json_response(self.stats.describe())
+            if method == "DELETE":
+                self.stats.clear()
+                return web.json_response(self.stats.describe())
         if name == "reset" and method == "POST":
             await loop.run_in_executor(None, self.reset)
             return web.json_response({"status": "reset"})
@@ -330,6 +389,7 @@ class EmulatorApp:
         """Forget every resource, clear faults and restore the start config."""
         self.backend.reset()
         self.faults.clear()
+        self.stats.clear()
         self.runtime = Runtime(self.backend)
         self.handlers["InvokeModel"] = self.runtime.invoke_model
         self.handlers["Converse"] = self.runtime.converse

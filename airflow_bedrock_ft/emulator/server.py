@@ -298,6 +298,14 @@ class Emulator:
         self.app.apply_config(doc)
         return self.settings.to_dict()
 
+    def stats(self, clear: bool = False) -> dict[str, Any]:
+        """Requests received per operation (``GET /_emulator/stats``); ``clear`` resets the counts after."""
+        assert self.app is not None
+        doc = self.app.stats.describe()
+        if clear:
+            self.app.stats.clear()
+        return doc
+
     def reset(self) -> None:
         """Forget all resources, clear faults, restore the start config (S3 is left alone)."""
         assert self.app is not None

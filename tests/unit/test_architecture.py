@@ -13,7 +13,12 @@ import pytest
 
 import airflow_bedrock_ft
 
-AIRFLOW_FREE = ("airflow_bedrock_ft.core", "airflow_bedrock_ft.datasets", "airflow_bedrock_ft.emulator")
+AIRFLOW_FREE = (
+    "airflow_bedrock_ft.core",
+    "airflow_bedrock_ft.datasets",
+    "airflow_bedrock_ft.emulator",
+    "airflow_bedrock_ft.evaluation",
+)
 
 
 def _modules(prefix: str = "airflow_bedrock_ft") -> list[str]:
