@@ -199,12 +199,16 @@ def test_is_transient_error_ignores_message_text() -> None:
 
 
 def test_transient_delay_grows_and_is_capped() -> None:
+    """First retry after a quarter interval (5 s at most, 0.25 s at least), doubling up to one
+    interval: a long burst of throttling never delays noticing the job's end by more than that."""
     with mock.patch("airflow_bedrock_ft.core.retry.random.uniform", return_value=1.0):
         delays = [transient_delay(60, n) for n in range(1, 12)]
-        assert delays[:4] == [5, 10, 20, 40]
-        assert max(delays) == hook_module.MAX_TRANSIENT_DELAY
-        assert transient_delay(0.5, 1) == 0.5
-        assert transient_delay(900, 20) == 900
+        assert delays[:5] == [5, 10, 20, 40, 60]
+        assert max(delays) == 60
+        assert [transient_delay(1, n) for n in range(1, 5)] == [0.25, 0.5, 1, 1]
+        assert transient_delay(0.2, 1) == 0.25  # never a busy loop
+        assert transient_delay(0.2, 5) == 0.25
+        assert transient_delay(900, 20) == hook_module.MAX_TRANSIENT_DELAY
 
 
 def test_job_summary_primitives() -> None:

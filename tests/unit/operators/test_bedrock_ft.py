@@ -697,6 +697,7 @@ def _event(status: str, reason: str, **extra: Any) -> dict[str, Any]:
         "phases": "",
         "end_time": None,
         "error_code": None,
+        "status_known": True,
     }
     event.update(extra)
     return event

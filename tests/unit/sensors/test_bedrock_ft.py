@@ -110,7 +110,14 @@ def test_deferrable_finished_job_does_not_defer(context: dict[str, Any]) -> None
 
 
 def _event(status: str, reason: str, **extra: Any) -> dict[str, Any]:
-    event = {"status": status, "reason": reason, "message": "m", "job_arn": ARN, "job_status": "InProgress"}
+    event = {
+        "status": status,
+        "reason": reason,
+        "message": "m",
+        "job_arn": ARN,
+        "job_status": "InProgress",
+        "status_known": True,
+    }
     event.update(extra)
     return event
 
@@ -138,7 +145,7 @@ def test_deferred_timeout_with_soft_fail_skips_and_still_stops(context: dict[str
 
 
 def test_hard_defer_timeout_is_a_sensor_timeout(context: dict[str, Any]) -> None:
-    sensor = _sensor(stop_on_timeout=True)
+    sensor = _sensor([_job()], stop_on_timeout=True)  # read once: the job still runs
     with pytest.raises(AirflowSensorTimeout):
         sensor.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context)  # type: ignore[arg-type]
     sensor.hook.stop_job.assert_called_once_with("job-1")  # type: ignore[attr-defined]

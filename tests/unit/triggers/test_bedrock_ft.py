@@ -37,6 +37,7 @@ EVENT_KEYS = {
     "phases",
     "end_time",
     "error_code",
+    "status_known",
 }
 
 
@@ -264,8 +265,10 @@ async def test_burst_of_transient_errors_is_survived_with_growing_delay(
     assert payload["status"] == "success"
     backoff = sleeps[1:]
     assert len(backoff) == 6
-    assert all(b < a for a, b in zip(backoff[1:], backoff, strict=False))
+    # 5, 10, 20, 40 s, then capped at one poll interval (all ±10 %).
+    assert all(b < a for a, b in zip(backoff[1:5], backoff[:4], strict=True))
     assert backoff[0] <= 5.5
+    assert all(54 <= b <= 66 for b in backoff[4:])
 
 
 async def test_transient_errors_never_fatal_even_for_hours(sleeps: list[float]) -> None:
