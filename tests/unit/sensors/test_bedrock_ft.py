@@ -207,3 +207,25 @@ def test_poke_raises_non_transient_errors(context: dict[str, Any]) -> None:
     )
     with pytest.raises(ClientError):
         sensor.poke(context)  # type: ignore[arg-type]
+
+
+def test_deferred_timeout_without_a_recent_answer_never_stops(context: dict[str, Any]) -> None:
+    """stop_on_timeout applies only to a job the sensor knew was running."""
+    sensor = _sensor(stop_on_timeout=True)
+    event = _event("timeout", "timeout", status_known=False)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.resume_execution("execute_complete", {"event": event}, context)  # type: ignore[arg-type]
+    sensor.hook.stop_job.assert_not_called()  # type: ignore[attr-defined]
+
+
+def test_poke_mode_timeout_after_only_errors_never_stops(context: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    sensor = _sensor(timeout=0, poke_interval=1, stop_on_timeout=True)
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "Get"
+    )
+    sensor.hook.get_job.side_effect = throttled  # type: ignore[attr-defined]
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute(context)  # type: ignore[arg-type]
+    sensor.hook.stop_job.assert_not_called()  # type: ignore[attr-defined]
