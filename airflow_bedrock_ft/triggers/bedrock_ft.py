@@ -586,10 +586,6 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
                 return None  # an answer: it does not exist (any more)
             raise
 
-    @staticmethod
-    def _status_of(doc: dict[str, Any] | None) -> str | None:
-        return None if doc is None else doc.get("status")
-
     def _judge(self, doc: dict[str, Any] | None) -> tuple[str, str, str] | None:
         if doc is None:
             if self.wait_for == "deleted":

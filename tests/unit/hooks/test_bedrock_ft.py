@@ -437,58 +437,37 @@ def test_fast_timestamp_parser_agrees_with_botocore(value: Any) -> None:
 
 
 async def test_shared_client_uses_the_fast_timestamp_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_bedrock_ft.hooks.bedrock_ft import parse_timestamp
-
+    """Checked through botocore's public parser factory of the session the client was made from."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_BEDROCK_LOCAL",
         '{"conn_type": "aws", "login": "testing", "password": "testing", '
         '"extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}',
     )
+    sessions: list[Any] = []
+    original = BedrockFineTuneHook.get_session
+
+    def recording(self: BedrockFineTuneHook, *args: Any, **kwargs: Any) -> Any:
+        sessions.append(original(self, *args, **kwargs))
+        return sessions[-1]
+
+    calls: list[Any] = []
+    real_parser = hook_module.parse_timestamp
+
+    def fast(value: Any) -> Any:
+        calls.append(value)
+        return real_parser(value)
+
+    monkeypatch.setattr(BedrockFineTuneHook, "get_session", recording)
+    monkeypatch.setattr(hook_module, "parse_timestamp", fast)
     client = await BedrockFineTuneHook(aws_conn_id="bedrock_local").get_shared_async_client()
     try:
-        # Responses are parsed by the endpoint's parser factory (the client's own parser is
-        # only used for event streams).
-        assert client._endpoint._response_parser_factory._defaults["timestamp_parser"] is parse_timestamp
+        operation = client.meta.service_model.operation_model("GetModelCustomizationJob")
+        parser = sessions[-1].get_component("response_parser_factory").create_parser("rest-json")
+        body = b'{"jobArn": "arn", "status": "InProgress", "creationTime": "2026-01-01T00:00:00.5Z"}'
+        parsed = await parser.parse(
+            {"status_code": 200, "headers": {}, "body": body}, operation.output_shape
+        )
+        assert calls == ["2026-01-01T00:00:00.5Z"]
+        assert parsed["creationTime"].tzinfo is not None
     finally:
         await close_shared_async_clients()
-
-
-def test_wait_for_job_counts_only_answered_polls() -> None:
-    throttled = _client_error("ThrottlingException", 429)
-    hook, slept = _waiting_hook([_job(), *[throttled] * 8, _job(), _job()])
-    with pytest.raises(JobTimeoutError) as info:
-        hook.wait_for_job(ARN, poll_interval=1, max_attempts=3, sleep=slept.append)
-    assert hook.get_job.call_count == 11  # type: ignore[attr-defined]
-    assert info.value.status_known is True and info.value.job_status == "InProgress"
-    assert info.value.failed_polls == 8
-
-
-def test_wait_for_job_under_constant_throttling_gives_up_without_knowing() -> None:
-    hook, slept = _waiting_hook([_client_error("ThrottlingException", 429)] * 50)
-    clock = itertools.count(0.0, 1.0)
-    with (
-        mock.patch.object(hook_module.time, "monotonic", side_effect=lambda: next(clock)),
-        pytest.raises(JobTimeoutError) as info,
-    ):
-        hook.wait_for_job(ARN, poll_interval=1, max_attempts=2, timeout=10, sleep=slept.append)
-    assert info.value.status_known is False and info.value.job_status is None
-    assert "gave up without knowing the job's state" in str(info.value).lower()
-
-
-def test_async_client_makes_one_attempt_unless_the_connection_sets_retries(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Waits retry with their own backoff; botocore's retries would hide throttling from them."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_PLAIN",
-        '{"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}',
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_RETRYING",
-        '{"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": '
-        '"us-east-1", "config_kwargs": {"retries": {"max_attempts": 7, "mode": "adaptive"}}}}',
-    )
-    plain = BedrockFineTuneHook(aws_conn_id="plain").async_client_config()
-    assert plain.retries == {"total_max_attempts": 1, "mode": "standard"}
-    retrying = BedrockFineTuneHook(aws_conn_id="retrying").async_client_config()
-    assert retrying.retries == {"max_attempts": 7, "mode": "adaptive"}
