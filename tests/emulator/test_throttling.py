@@ -109,7 +109,7 @@ def test_blocking_wait_under_constant_throttling_gives_up_without_knowing(
 def test_detection_after_throttling_is_prompt(emulator: Any, job_request: Any, aws_conn: str) -> None:
     """The job ends while every poll is throttled; once the throttling stops, the event comes
     within about one poll interval, because the backoff never grows past one interval and
-    resets on the first answer."""
+    resets on the first answer (today's main: up to 300 s)."""
     poll_interval = 1.0
     emulator.set_config(hold_phases=["training"])
     bedrock = emulator.client("bedrock", config=NO_RETRY)
@@ -127,8 +127,9 @@ def test_detection_after_throttling_is_prompt(emulator: Any, job_request: Any, a
         while await asyncio.to_thread(_status_by_list, emulator, arn) != "Completed":
             assert time.monotonic() < deadline, "the job did not complete"
             await asyncio.sleep(0.1)
-        # At least 6 s of throttling in all: an uncapped backoff would be at 4-8 s by now.
-        await asyncio.sleep(max(0.0, throttled_at + 6.0 - time.monotonic()))
+        # At least 8 s of throttling in all. Today's main backs off 1, 2, 4, 8 s from the
+        # first throttled poll, so its next poll would come 7 s or more after the end.
+        await asyncio.sleep(max(0.0, throttled_at + 8.0 - time.monotonic()))
         assert not waiting.done()
         emulator.set_faults({})
         cleared_at = time.monotonic()
