@@ -1,8 +1,9 @@
-"""Hook for Amazon Bedrock model-customization jobs.
+"""Hook for Amazon Bedrock model-customization jobs and the resources that serve their models.
 
 The hook owns credentials and clients and offers a few named calls that return plain dicts.
-It decides nothing about job statuses itself: :func:`airflow_bedrock_ft.core.states.classify`
-does.
+It decides nothing about statuses itself: :func:`airflow_bedrock_ft.core.states.classify`
+(jobs) and :func:`~airflow_bedrock_ft.core.states.classify_resource` (custom model
+deployments, provisioned throughput) do.
 
 Asynchronous calls share one aiobotocore client per event loop and per (connection id,
 region, endpoint): a triggerer running hundreds of waits keeps a handful of clients and
@@ -176,7 +177,9 @@ def shared_async_client_stats() -> dict[str, int]:
 
 
 class BedrockFineTuneHook(AwsBaseHook):
-    """Interact with Amazon Bedrock model-customization jobs through boto3 and aiobotocore.
+    """Bedrock customization jobs, custom model deployments and provisioned throughput.
+
+    Sync calls go through boto3, async ones through the loop's shared aiobotocore client.
 
     The connection's ``endpoint_url`` (or ``service_config.bedrock.endpoint_url``) applies to
     both the sync and the async client, so the local emulator needs no special code.
@@ -184,6 +187,8 @@ class BedrockFineTuneHook(AwsBaseHook):
     .. seealso::
         - :class:`airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`
         - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelCustomizationJob.html
+        - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateCustomModelDeployment.html
+        - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateProvisionedModelThroughput.html
 
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; defaults to the connection's region.
