@@ -106,6 +106,7 @@ def test_provisioned_throughput_becomes_in_service_then_is_deleted(
     )
     (deleted,) = asyncio.run(_run(gone))
     assert deleted["status"] == "success" and deleted["reason"] == "deleted"
+    assert hook.delete_provisioned_throughput(arn) is False  # already gone
 
 
 def test_waiting_for_a_missing_deployment_is_an_error_and_throttling_is_survived(
