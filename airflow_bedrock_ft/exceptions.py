@@ -113,13 +113,20 @@ class JobFailedNotRetriableError(JobFailedError, AirflowFailException):
 class JobTimeoutError(BedrockFineTuneError):
     """Waiting gave up (timeout or attempt budget) while the job had not finished.
 
+    ``status_known`` says whether the wait had a recent answer about the job. Without one
+    (throttling, 5xx or dropped connections until the end) the job's state is unknown, the
+    message says the wait "gave up without knowing the job's state", and nothing stops the
+    job (:func:`~airflow_bedrock_ft.core.states.timeout_allows_stop`).
+
     :param job_arn: ARN of the job.
-    :param job_status: the last status seen.
-    :param waited: what ran out, e.g. ``"timeout of 2 days, 0:00:00"`` or ``"10 attempts"``.
+    :param job_status: the last status seen (None when no poll was answered).
+    :param waited: what ran out, e.g. ``"timeout of 2 days, 0:00:00"`` or ``"10 answered polls"``.
     :param stopped: whether a stop of the job was requested.
     :param job_name: name of the job.
     :param failure_message: Bedrock's ``failureMessage`` if any (normally none).
     :param action: what happened to the job and what to do, instead of the default text.
+    :param status_known: whether ``job_status`` is recent (default: True when a status is given).
+    :param failed_polls: polls that failed with transient errors, said in the message when not 0.
     """
 
     def __init__(
@@ -132,10 +139,19 @@ class JobTimeoutError(BedrockFineTuneError):
         job_name: str | None = None,
         failure_message: str | None = None,
         action: str | None = None,
+        status_known: bool | None = None,
+        failed_polls: int = 0,
     ) -> None:
         ref = _job_ref(job_arn, job_name)
+        known = job_status is not None if status_known is None else bool(status_known)
         if action:
             pass
+        elif not known:
+            action = (
+                "The job was left running: without a recent answer from Bedrock nothing may stop "
+                "it. The next try of the task re-attaches to it; check it in the console, or stop "
+                "it with StopModelCustomizationJob if you no longer want it."
+            )
         elif stopped:
             action = (
                 "A stop was requested, so the job will end as Stopped and produce no model; the "
@@ -147,10 +163,21 @@ class JobTimeoutError(BedrockFineTuneError):
                 "The job was left running (stopping on timeout is off). Wait for it with "
                 "BedrockFineTuneJobCompletedSensor, or stop it with StopModelCustomizationJob."
             )
-        lines = [
-            f"Gave up waiting for Bedrock model customization job {ref} after {waited}; "
-            f"last status {job_status}.",
-        ]
+        errors = ""
+        if failed_polls:
+            errors = f" ({failed_polls} polls failed with throttling, 5xx or connection errors)"
+        if known:
+            head = (
+                f"Gave up waiting for Bedrock model customization job {ref} after {waited}{errors}; "
+                f"last status {job_status}."
+            )
+        else:
+            last = f"last status seen {job_status}, not recent" if job_status else "no poll was answered"
+            head = (
+                f"Gave up without knowing the job's state: waiting for Bedrock model customization "
+                f"job {ref} ended after {waited}{errors}; {last}."
+            )
+        lines = [head]
         if failure_message:
             lines.append(f"Bedrock's failureMessage: {failure_message}")
         lines.append(action)
@@ -161,6 +188,10 @@ class JobTimeoutError(BedrockFineTuneError):
             job_status=job_status,
             failure_message=failure_message,
         )
+        self.status_known = known
+        self.waited = waited
+        self.stopped = stopped
+        self.failed_polls = failed_polls
 
 
 class JobStoppedOnTimeoutError(JobTimeoutError, AirflowFailException):

@@ -16,7 +16,9 @@ Job identifiers end in a 12-character id: ``b`` + 11 digits (the job's index) fo
 jobs, ``w`` + 11 digits for warm-up jobs, which are ``Completed`` from the first request, and
 ``a`` + 11 digits for anchor jobs, which never complete.
 A measured job stays ``InProgress`` until ``duration + spread * frac(index * golden ratio)`` s
-after the moment every job had been polled once, then reads ``Completed``.
+after the moment every job had been polled once, then reads ``Completed``. With
+``--throttle P`` each request for a measured job is answered, with probability P, by a 429
+``ThrottlingException`` instead (seeded by ``--seed``, so both triggers meet the same rate).
 
 ``GET /_bench/report`` returns everything recorded as JSON. The full emulator lives in
 ``airflow_bedrock_ft.emulator``; this file deliberately has no dependency on it.
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import resource
 import signal
 import sys
@@ -117,8 +120,19 @@ class _Job:
 class BenchEndpoint:
     """State and request handling of the benchmark endpoint."""
 
-    def __init__(self, expected: int, duration: float, spread: float, all_polled_timeout: float) -> None:
+    def __init__(
+        self,
+        expected: int,
+        duration: float,
+        spread: float,
+        all_polled_timeout: float,
+        throttle: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.expected = expected
+        self.throttle = throttle
+        self.rng = random.Random(seed)
+        self.throttled = 0
         self.duration = duration
         self.spread = spread
         self.all_polled_timeout = all_polled_timeout
@@ -182,6 +196,9 @@ class BenchEndpoint:
                     self._schedule_completions(now)
                     self._announce("ALLPOLLED", now)
             job.arrivals.append(now)
+            if self.throttle and job.job_id[0] == "b" and self.rng.random() < self.throttle:
+                self.throttled += 1
+                return self._error(429, "ThrottlingException", "Rate exceeded")
             body = job.bodies[1] if now >= job.completion else job.bodies[0]
             return web.Response(body=body, content_type=_JSON)
         if raw.startswith("/_bench/report"):
@@ -209,6 +226,7 @@ class BenchEndpoint:
             "all_polled_timed_out": self.all_polled_timed_out,
             "first_request": self.first_request,
             "requests": self.requests,
+            "throttled": self.throttled,
             "cpu_marks": self.cpu_marks,
             "other": self.other,
             "jobs": {
@@ -222,7 +240,9 @@ class BenchEndpoint:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    state = BenchEndpoint(args.expected, args.duration, args.spread, args.all_polled_timeout)
+    state = BenchEndpoint(
+        args.expected, args.duration, args.spread, args.all_polled_timeout, args.throttle, args.seed
+    )
     server = web.Server(state.handle, access_log=None)
     loop = asyncio.get_running_loop()
     srv = await loop.create_server(server, "127.0.0.1", args.port, backlog=4096)
@@ -253,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=1.0,
                         help="completions are spread evenly over this many seconds")
     parser.add_argument("--all-polled-timeout", type=float, default=60.0)
+    parser.add_argument("--throttle", type=float, default=0.0,
+                        help="share of measured-job requests answered with a 429 ThrottlingException")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the throttling draws")
     parser.add_argument("--lifetime", type=float, default=600.0, help="hard upper bound on run time")
     args = parser.parse_args(argv)
     # One socket per client connection: the Amazon provider opens a connection pool per trigger.

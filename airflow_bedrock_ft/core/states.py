@@ -1,12 +1,14 @@
-"""The one status table for model-customization jobs.
+"""The status tables: one for model-customization jobs, one per serving resource kind.
 
 Every place that must decide whether a job is still running, has succeeded or has failed
 (the operator, the trigger, the sensor, the blocking wait and the emulator's tests) calls
-:func:`classify`. Nothing else restates the set of statuses.
+:func:`classify`; waits on custom model deployments and provisioned throughput call
+:func:`classify_resource`. Nothing else restates the set of statuses.
 
-Statuses come from botocore's ``ModelCustomizationJobStatus`` enum; sub-phases from
+Job statuses come from botocore's ``ModelCustomizationJobStatus`` enum; sub-phases from
 ``JobStatusDetails`` (``statusDetails.validationDetails`` / ``dataProcessingDetails`` /
-``trainingDetails``).
+``trainingDetails``); deployment statuses from ``CustomModelDeploymentStatus``; provisioned
+throughput statuses from ``ProvisionedModelStatus``.
 """
 
 from __future__ import annotations
@@ -108,3 +110,106 @@ def current_phase(job: Mapping[str, Any]) -> str | None:
         if isinstance(phase, Mapping) and phase.get("status") not in (None, PhaseStatus.NOT_STARTED.value):
             current = key.removesuffix("Details")
     return current
+
+
+# --- timeouts -----------------------------------------------------------------------------------
+
+
+def timeout_allows_stop(event_or_exc: Any) -> bool:
+    """True when a wait that gave up may stop its job: it knew the job's state, and it was running.
+
+    Accepts a trigger event (a mapping) or a :class:`~airflow_bedrock_ft.exceptions.JobTimeoutError`
+    (anything with ``status_known`` and ``job_status`` attributes). False when the wait had no
+    recent answer (``status_known`` false or missing: throttling, 5xx, dropped connections say
+    nothing about the job), when the last status is missing or unknown to the table, and when
+    the job already ended or is ``Stopping``. Stopping loses the training done so far and
+    cannot be undone, so every doubt leaves the job running.
+    """
+    if isinstance(event_or_exc, Mapping):
+        known, status = event_or_exc.get("status_known"), event_or_exc.get("job_status")
+    else:
+        known = getattr(event_or_exc, "status_known", None)
+        status = getattr(event_or_exc, "job_status", None)
+    if known is not True or not isinstance(status, str):
+        return False
+    try:
+        outcome = classify(status)
+    except UnknownStatusError:
+        return False
+    return outcome is Outcome.RUNNING and status != JobStatus.STOPPING.value
+
+
+# --- serving resources ----------------------------------------------------------------------------
+
+
+class ResourceKind(str, enum.Enum):
+    """The serving resources a wait can watch (the ``kind`` of a resource trigger)."""
+
+    DEPLOYMENT = "deployment"
+    PROVISIONED_THROUGHPUT = "provisioned_throughput"
+
+
+class DeploymentStatus(str, enum.Enum):
+    """Status of an on-demand custom model deployment (GetCustomModelDeployment)."""
+
+    CREATING = "Creating"
+    ACTIVE = "Active"
+    FAILED = "Failed"
+
+
+class ProvisionedThroughputStatus(str, enum.Enum):
+    """Status of a provisioned model throughput (GetProvisionedModelThroughput)."""
+
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    FAILED = "Failed"
+
+
+#: The deployment table: ``Active`` serves requests.
+DEPLOYMENT_STATUS_OUTCOME: Mapping[DeploymentStatus, Outcome] = {
+    DeploymentStatus.CREATING: Outcome.RUNNING,
+    DeploymentStatus.ACTIVE: Outcome.SUCCEEDED,
+    DeploymentStatus.FAILED: Outcome.FAILED,
+}
+
+#: The provisioned throughput table: ``InService`` serves requests; ``Updating`` (a change of
+#: model units or model) is still on its way.
+PROVISIONED_THROUGHPUT_STATUS_OUTCOME: Mapping[ProvisionedThroughputStatus, Outcome] = {
+    ProvisionedThroughputStatus.CREATING: Outcome.RUNNING,
+    ProvisionedThroughputStatus.UPDATING: Outcome.RUNNING,
+    ProvisionedThroughputStatus.IN_SERVICE: Outcome.SUCCEEDED,
+    ProvisionedThroughputStatus.FAILED: Outcome.FAILED,
+}
+
+_RESOURCE_TABLES: Mapping[ResourceKind, tuple[type[enum.Enum], Mapping[Any, Outcome]]] = {
+    ResourceKind.DEPLOYMENT: (DeploymentStatus, DEPLOYMENT_STATUS_OUTCOME),
+    ResourceKind.PROVISIONED_THROUGHPUT: (ProvisionedThroughputStatus, PROVISIONED_THROUGHPUT_STATUS_OUTCOME),
+}
+
+
+def resource_kind(kind: str | ResourceKind) -> ResourceKind:
+    """``kind`` as a :class:`ResourceKind`; a clear ValueError for anything else."""
+    try:
+        return ResourceKind(kind)
+    except ValueError:
+        raise ValueError(
+            f"Unknown resource kind {kind!r}; known: {', '.join(k.value for k in ResourceKind)}"
+        ) from None
+
+
+def classify_resource(kind: str | ResourceKind, status: str) -> Outcome:
+    """Say whether a serving resource in ``status`` is on its way, ready or failed.
+
+    :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+    :param status: the ``status`` field of GetCustomModelDeployment / GetProvisionedModelThroughput.
+    :raises UnknownStatusError: for a value outside the kind's enum.
+    """
+    enum_cls, table = _RESOURCE_TABLES[resource_kind(kind)]
+    try:
+        return table[enum_cls(status)]
+    except ValueError:
+        raise UnknownStatusError(
+            f"Unknown {resource_kind(kind).value.replace('_', ' ')} status {status!r}; "
+            f"known: {', '.join(str(s.value) for s in enum_cls)}"
+        ) from None

@@ -1,18 +1,21 @@
-"""Hook for Amazon Bedrock model-customization jobs.
+"""Hook for Amazon Bedrock model-customization jobs and the resources that serve their models.
 
 The hook owns credentials and clients and offers a few named calls that return plain dicts.
-It decides nothing about job statuses itself: :func:`airflow_bedrock_ft.core.states.classify`
-does.
+It decides nothing about statuses itself: :func:`airflow_bedrock_ft.core.states.classify`
+(jobs) and :func:`~airflow_bedrock_ft.core.states.classify_resource` (custom model
+deployments, provisioned throughput) do.
 
 Asynchronous calls share one aiobotocore client per event loop and per (connection id,
 region, endpoint): a triggerer running hundreds of waits keeps a handful of clients and
 connection pools instead of building a session, resolving credentials and opening a pool per
 trigger and per poll.
 
-The poll of a wait (:meth:`BedrockFineTuneHook.aget_job`) skips botocore's per-request
-machinery: it signs a GET with the shared client's own signer and credentials and sends it
-through the client's own HTTP session (see :class:`_LeanJobGetter`), falling back to the
-client's ``get_model_customization_job`` when those pieces are not available.
+Polls go through the shared client's public operations (``get_model_customization_job``,
+``get_custom_model_deployment``, ``get_provisioned_model_throughput``). Unless the connection
+configures ``retries`` itself, that client makes one attempt per call: waits retry transient
+errors with their own backoff (:class:`~airflow_bedrock_ft.core.retry.PollTracker`), which
+counts only answered polls and resets on the first answer, and one-off calls go through
+:func:`~airflow_bedrock_ft.core.retry.aretry_transient`.
 """
 
 from __future__ import annotations
@@ -20,30 +23,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import http.client
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-import orjson
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from asgiref.sync import sync_to_async
-from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_bedrock_ft.core.retry import (  # noqa: F401 - re-exported for callers of the hook
     MAX_TRANSIENT_DELAY,
     TRANSIENT_ERROR_CODES,
+    PollTracker,
+    aretry_transient,
     error_code,
     is_transient_error,
     jittered,
     transient_delay,
 )
-from airflow_bedrock_ft.core.states import Outcome, classify, phase_summary
+from airflow_bedrock_ft.core.states import Outcome, ResourceKind, classify, phase_summary, resource_kind
 from airflow_bedrock_ft.exceptions import JobTimeoutError
 
 #: Error codes Bedrock (or a compatible server) uses when a job name is already taken. The
@@ -53,45 +55,6 @@ from airflow_bedrock_ft.exceptions import JobTimeoutError
 NAME_IN_USE_ERROR_CODES = frozenset({"ValidationException", "ConflictException", "ResourceInUseException"})
 
 log = logging.getLogger(__name__)
-
-class PollTracker:
-    """Bookkeeping of one wait, shared by the blocking wait and the trigger so that both count
-    attempts, back off after transient errors and notice status or phase changes alike.
-
-    :param poll_interval: seconds between polls while the job runs.
-    :param max_attempts: polls before giving up; None for no limit.
-    """
-
-    def __init__(self, poll_interval: float, max_attempts: int | None = None) -> None:
-        self.poll_interval = poll_interval
-        self.max_attempts = max_attempts
-        self.attempts = 0
-        self.failures = 0
-        self._seen: tuple[Any, str] | None = None
-
-    def transient_error(self) -> float:
-        """Record a poll that failed transiently; returns the delay before the next one."""
-        self.attempts += 1
-        self.failures += 1
-        return transient_delay(self.poll_interval, self.failures)
-
-    def answered(self, job: Mapping[str, Any]) -> bool:
-        """Record a poll that returned ``job``; True when its status or phases changed."""
-        self.attempts += 1
-        self.failures = 0
-        seen = (job.get("status"), phase_summary(job))
-        changed, self._seen = seen != self._seen, seen
-        return changed
-
-    def next_delay(self) -> float:
-        """Delay before the next poll of a running job."""
-        return jittered(self.poll_interval)
-
-    @property
-    def out_of_attempts(self) -> bool:
-        """True once ``max_attempts`` polls have been made."""
-        return self.max_attempts is not None and self.attempts >= self.max_attempts
-
 
 def parse_timestamp(value: Any) -> datetime.datetime:
     """Parse a timestamp of a Bedrock response, quickly for the ISO 8601 strings it sends.
@@ -213,287 +176,10 @@ def shared_async_client_stats() -> dict[str, int]:
     return {"clients": len(entry.clients), "resolutions": entry.resolutions}
 
 
-# --- lean GetModelCustomizationJob --------------------------------------------------------------
-
-_GET_JOB = "GetModelCustomizationJob"
-_GET_JOB_PATH = "/model-customization-jobs/"
-
-
-def client_error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, exceptions: Any = None
-) -> ClientError:
-    """The ``ClientError`` botocore raises for a non-2xx restJson answer of GetModelCustomizationJob.
-
-    The code comes from the ``x-amzn-ErrorType`` header, else the body's ``code``/``Code``, else
-    its ``__type``, else the HTTP status, with any ``:``/``#`` decoration removed; the message
-    from the body's ``message``/``Message`` (the body itself when it is not JSON). An empty or
-    HTML 5xx answer gets the status as code and the reason phrase as message. ``exceptions``
-    is a client's ``exceptions`` factory: when given, the error is the modeled class
-    (``ResourceNotFoundException``, ...) the client itself would raise.
-
-    :param status: HTTP status.
-    :param headers: response headers with lower-case names.
-    :param body: response body.
-    :param exceptions: ``client.exceptions`` of the client the request stands in for.
-    """
-    stripped = body.strip()
-    code: Any
-    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
-        # A load balancer's page rather than the service's answer: botocore ignores headers
-        # and body alike here.
-        code, message = str(status), http.client.responses.get(status, "")
-    else:
-        document: Any
-        try:
-            document = orjson.loads(stripped) if stripped else {}
-        except orjson.JSONDecodeError:
-            document = {"message": body.decode("utf-8", "replace")}
-        if not isinstance(document, dict):
-            document = {}
-        code = headers.get("x-amzn-errortype")
-        if code is None:
-            code = document.get("code", document.get("Code"))
-        if code is None:
-            code = document.get("__type") or str(status)
-        message = document.get("message", document.get("Message", ""))
-    if isinstance(code, str):
-        code = code.split(":", 1)[0].rsplit("#", 1)[-1]
-    metadata: dict[str, Any] = {"HTTPStatusCode": status, "HTTPHeaders": dict(headers), "RetryAttempts": 0}
-    if "x-amzn-requestid" in headers:
-        metadata["RequestId"] = headers["x-amzn-requestid"]
-    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
-    error_class = ClientError
-    if exceptions is not None:
-        with contextlib.suppress(Exception):
-            error_class = exceptions.from_code(code)
-    return error_class(response, _GET_JOB)
-
-
-class _UnsupportedShape(Exception):
-    """The response shape has members the lean parser does not reproduce."""
-
-
-def _conversion_plan(shape: Any) -> Any:
-    """What must change in a JSON document of ``shape`` to equal botocore's parse of it.
-
-    A callable for a leaf to convert (timestamps, floats), a dict of member plans for a
-    structure, ``("list"|"map", plan)`` for containers, or None when nothing changes.
-
-    :raises _UnsupportedShape: for members bound to headers or renamed on the wire, blobs and
-        event streams, which would need botocore's parser.
-    """
-    kind = shape.type_name
-    if kind == "timestamp":
-        return parse_timestamp
-    if kind in ("float", "double"):
-        return float
-    if kind == "blob" or shape.serialization.get("eventstream"):
-        raise _UnsupportedShape(shape.name)
-    if kind == "structure":
-        plan = {}
-        for name, member in shape.members.items():
-            location = member.serialization.get("location")
-            if location or member.serialization.get("name", name) != name:
-                raise _UnsupportedShape(f"{shape.name}.{name}")
-            sub = _conversion_plan(member)
-            if sub is not None:
-                plan[name] = sub
-        return plan or None
-    if kind == "list":
-        sub = _conversion_plan(shape.member)
-        return None if sub is None else ("list", sub)
-    if kind == "map":
-        sub = _conversion_plan(shape.value)
-        return None if sub is None else ("map", sub)
-    return None
-
-
-def _apply_plan(plan: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(plan, dict):
-        if isinstance(value, dict):
-            for name, sub in plan.items():
-                if name in value:
-                    value[name] = _apply_plan(sub, value[name])
-        return value
-    if isinstance(plan, tuple):
-        kind, sub = plan
-        if kind == "list" and isinstance(value, list):
-            return [_apply_plan(sub, item) for item in value]
-        if kind == "map" and isinstance(value, dict):
-            return {key: _apply_plan(sub, item) for key, item in value.items()}
-        return value
-    return plan(value)
-
-
-class _LeanJobGetter:
-    """GetModelCustomizationJob through the pieces of one aiobotocore client, without its pipeline.
-
-    botocore spends most of a poll's CPU on work that is the same for every poll of a job:
-    validating and serialising parameters, resolving the endpoint, running event handlers,
-    building the user agent, parsing the response against the model. This getter does that
-    work once per client, through botocore itself (endpoint rules, auth scheme, output shape),
-    and per request only signs a GET with the client's signer (SigV4, with the client's
-    credentials frozen for the request, so refreshable and assumed-role credentials keep
-    refreshing) and sends it through the client's own HTTP session (its proxies, TLS
-    settings, timeouts and connection pool; connection failures become botocore's
-    exceptions there). Bodies are parsed with orjson and converted where the model says
-    botocore would (timestamps, floats); non-2xx answers raise the client's own
-    ``ClientError`` classes. There are no automatic retries: waits retry transient errors
-    themselves with backoff.
-    """
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        headers: Mapping[str, str],
-        http_session: Any,
-        signer: Any,
-        signing_name: str,
-        region_name: str,
-        plan: Any,
-        exceptions: Any,
-    ) -> None:
-        self.base_url = base_url.rstrip("/") + _GET_JOB_PATH
-        self.headers = dict(headers)
-        self.http_session = http_session
-        self.signer = signer
-        self.signing_name = signing_name
-        self.region_name = region_name
-        self.plan = plan
-        self.exceptions = exceptions
-
-    @classmethod
-    async def for_client(cls, client: Any) -> _LeanJobGetter:
-        """Look up, once, everything a poll needs from ``client``.
-
-        :raises Exception: when a piece is missing or the configuration needs botocore's
-            full pipeline (non-SigV4 auth such as bearer tokens, an unexpected model).
-        """
-        from aiobotocore.httpsession import AIOHTTPSession
-        from aiobotocore.signers import AioRequestSigner
-
-        signer = client._request_signer
-        http_session = client._endpoint.http_session
-        if not isinstance(signer, AioRequestSigner) or not isinstance(http_session, AIOHTTPSession):
-            raise TypeError(f"unexpected signer {signer!r} or HTTP session {http_session!r}")
-        if signer.signature_version != "v4":
-            raise ValueError(f"signature version {signer.signature_version!r} is not SigV4")
-        service_model = client.meta.service_model
-        operation = service_model.operation_model(_GET_JOB)
-        if operation.http.get("method") != "GET" or operation.http.get("requestUri") != (
-            _GET_JOB_PATH + "{jobIdentifier}"
-        ):
-            raise ValueError(f"unexpected HTTP binding {operation.http!r}")
-        if operation.auth_type not in (None, "v4") or service_model.resolved_protocol != "rest-json":
-            raise ValueError("operation needs botocore's own auth or protocol handling")
-        # The endpoint is resolved once per client below, which holds only while no endpoint
-        # parameter comes from the request; checksums and streams need botocore's handlers.
-        if (
-            operation.context_parameters
-            or operation.static_context_parameters
-            or operation.operation_context_parameters
-            or operation.http_checksum
-            or operation.has_streaming_output
-            or operation.has_event_stream_output
-        ):
-            raise ValueError("operation needs per-request endpoint, checksum or stream handling")
-        base_url = client.meta.endpoint_url
-        headers: dict[str, str] = {}
-        signing_name = signer.signing_name
-        region_name = signer.region_name
-        resolver = getattr(client, "_ruleset_resolver", None)
-        if resolver is not None:
-            # The same endpoint rules botocore applies per call (FIPS, dual-stack, custom
-            # endpoints); their inputs do not depend on the job identifier.
-            endpoint = await resolver.construct_endpoint(
-                operation_model=operation, call_args={"jobIdentifier": "x"}, request_context={}
-            )
-            base_url = endpoint.url
-            headers.update(endpoint.headers)
-            schemes = endpoint.properties.get("authSchemes")
-            if schemes:
-                auth_type, signing = resolver.auth_schemes_to_signing_ctx(schemes)
-                if auth_type != "v4":
-                    raise ValueError(f"endpoint auth scheme {auth_type!r} is not SigV4")
-                signing_name = signing.get("signing_name", signing_name)
-                region_name = signing.get("region", region_name)
-        user_agent = getattr(client, "_user_agent_creator", None)
-        if user_agent is not None:
-            headers["User-Agent"] = user_agent.to_string()
-        return cls(
-            base_url=base_url,
-            headers=headers,
-            http_session=http_session,
-            signer=signer,
-            signing_name=signing_name,
-            region_name=region_name,
-            plan=_conversion_plan(operation.output_shape),
-            exceptions=client.exceptions,
-        )
-
-    async def get_job(self, job_identifier: str) -> dict[str, Any]:
-        """GetModelCustomizationJob as botocore returns it, without ``ResponseMetadata``.
-
-        :param job_identifier: job ARN or job name.
-        """
-        request = AWSRequest(
-            method="GET", url=self.base_url + quote(job_identifier, safe=""), headers=self.headers
-        )
-        # get_auth_instance freezes the signer's credentials per call: refreshable ones
-        # (assumed roles, SSO, instance profiles) renew themselves here as in botocore.
-        auth = await self.signer.get_auth_instance(
-            signing_name=self.signing_name, region_name=self.region_name, signature_version="v4"
-        )
-        auth.add_auth(request)
-        response = await self.http_session.send(request.prepare())
-        body = await response.content
-        if not 200 <= response.status_code < 300:
-            raise client_error_from_response(response.status_code, response.headers, body, self.exceptions)
-        job = orjson.loads(body)
-        if self.plan is not None:
-            _apply_plan(self.plan, job)
-        return job
-
-
-# One getter per client, or None where the client needs its full pipeline. A task, so that the
-# polls that start together on a new client wait for one lookup.
-_LEAN_GETTERS: weakref.WeakKeyDictionary[Any, asyncio.Future[_LeanJobGetter | None]] = (
-    weakref.WeakKeyDictionary()
-)
-_fallback_logged = False
-
-
-async def _build_lean_getter(client: Any) -> _LeanJobGetter | None:
-    global _fallback_logged
-    try:
-        return await _LeanJobGetter.for_client(client)
-    except Exception as exc:
-        if not _fallback_logged:
-            _fallback_logged = True
-            log.debug("Polling through botocore's full pipeline: %r", exc)
-        return None
-
-
-async def lean_job_getter(client: Any) -> _LeanJobGetter | None:
-    """The lean GetModelCustomizationJob of ``client``, or None to call the client itself.
-
-    :param client: an aiobotocore ``bedrock`` client.
-    """
-    try:
-        future = _LEAN_GETTERS.get(client)
-    except TypeError:  # not weakly referenceable: not an aiobotocore client
-        return None
-    if future is None:
-        future = _LEAN_GETTERS[client] = asyncio.ensure_future(_build_lean_getter(client))
-    # Shielded: one poll being cancelled must not cancel the lookup the others wait for.
-    return await asyncio.shield(future)
-
-
 class BedrockFineTuneHook(AwsBaseHook):
-    """Interact with Amazon Bedrock model-customization jobs through boto3 and aiobotocore.
+    """Bedrock customization jobs, custom model deployments and provisioned throughput.
+
+    Sync calls go through boto3, async ones through the loop's shared aiobotocore client.
 
     The connection's ``endpoint_url`` (or ``service_config.bedrock.endpoint_url``) applies to
     both the sync and the async client, so the local emulator needs no special code.
@@ -501,6 +187,8 @@ class BedrockFineTuneHook(AwsBaseHook):
     .. seealso::
         - :class:`airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`
         - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelCustomizationJob.html
+        - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateCustomModelDeployment.html
+        - https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateProvisionedModelThroughput.html
 
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region; defaults to the connection's region.
@@ -510,6 +198,10 @@ class BedrockFineTuneHook(AwsBaseHook):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "bedrock"
+        # The region as asked for (None: the connection's), to key shared clients without
+        # reading the connection inside the event loop. AwsGenericHook's positional order is
+        # (aws_conn_id, verify, region_name, ...).
+        self.requested_region: str | None = kwargs.get("region_name", args[2] if len(args) > 2 else None)
         super().__init__(*args, **kwargs)
 
     # --- sync ---------------------------------------------------------------------------------
@@ -614,15 +306,17 @@ class BedrockFineTuneHook(AwsBaseHook):
         """Block until the job ends and return its final GetModelCustomizationJob response.
 
         There is no attempt budget by default: jobs can run for days. Throttling, 5xx and
-        connection errors are retried with growing delay and never end the wait.
+        connection errors are retried with growing delay, never end the wait and never count
+        toward ``max_attempts``.
 
         :param job_identifier: job ARN or name.
         :param poll_interval: seconds between polls.
         :param timeout: give up after this many seconds (monotonic clock).
-        :param max_attempts: give up after this many polls.
+        :param max_attempts: give up after this many answered polls.
         :param sleep: the sleep function (tests replace it).
         :raises JobTimeoutError: when ``timeout`` or ``max_attempts`` runs out first; the job
-            is left running (the caller decides whether to stop it).
+            is left running (the caller decides whether to stop it, see
+            :func:`~airflow_bedrock_ft.core.states.timeout_allows_stop`).
         """
         started = time.monotonic()
         tracker = PollTracker(poll_interval, max_attempts)
@@ -643,7 +337,7 @@ class BedrockFineTuneHook(AwsBaseHook):
                 )
             else:
                 status = job["status"]
-                if tracker.answered(job):
+                if tracker.answered(status, phase_summary(job)):
                     self.log.info(
                         "Job %s: status %s %s (%.0f s elapsed).",
                         job.get("jobArn", job_identifier),
@@ -655,23 +349,22 @@ class BedrockFineTuneHook(AwsBaseHook):
                     return job
                 delay = tracker.next_delay()
             elapsed = time.monotonic() - started
+            waited = None
             if tracker.out_of_attempts:
+                waited = f"{tracker.attempts} answered polls"
+            elif timeout is not None and elapsed >= timeout:
+                waited = f"a timeout of {datetime.timedelta(seconds=timeout)}"
+            if waited is not None:
                 raise JobTimeoutError(
                     job_arn=job.get("jobArn") or job_identifier,
                     job_name=job.get("jobName"),
-                    job_status=job.get("status"),
-                    waited=f"{tracker.attempts} attempts",
+                    job_status=tracker.last_status,
+                    waited=waited,
                     stopped=False,
+                    status_known=tracker.status_known,
+                    failed_polls=tracker.errors,
                 )
             if timeout is not None:
-                if elapsed >= timeout:
-                    raise JobTimeoutError(
-                        job_arn=job.get("jobArn") or job_identifier,
-                        job_name=job.get("jobName"),
-                        job_status=job.get("status"),
-                        waited=f"a timeout of {datetime.timedelta(seconds=timeout)}",
-                        stopped=False,
-                    )
                 delay = min(delay, max(0.0, timeout - elapsed))
             sleep(delay)
 
@@ -685,6 +378,14 @@ class BedrockFineTuneHook(AwsBaseHook):
         self._warm_client_data()
         return key, self._async_client_context(endpoint)
 
+    def async_client_config(self) -> Config:
+        """The botocore config of the shared async client: the connection's, one attempt per call
+        unless the connection sets ``retries`` (waits and :func:`aretry_transient` retry instead)."""
+        config = self.config
+        if getattr(config, "retries", None) is None:  # a public option; botocore types it loosely
+            config = config.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+        return config
+
     def _async_client_context(self, endpoint: str | None) -> Any:
         # What AwsBaseHook.get_client_type(deferrable=True) does, plus a faster timestamp
         # parser: botocore parses every timestamp of a response with dateutil, which was a
@@ -692,7 +393,10 @@ class BedrockFineTuneHook(AwsBaseHook):
         session: Any = self.get_session(region_name=self.region_name, deferrable=True)
         session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
         return session.create_client(
-            service_name="bedrock", endpoint_url=endpoint, config=self._get_config(), verify=self.verify
+            service_name="bedrock",
+            endpoint_url=endpoint,
+            config=self.async_client_config(),
+            verify=self.verify,
         )
 
     def _warm_client_data(self) -> None:
@@ -714,7 +418,7 @@ class BedrockFineTuneHook(AwsBaseHook):
         creation. The connection is read once per (connection id, region) in a thread.
         """
         entry = _loop_clients()
-        alias = (self.aws_conn_id, self._region_name)
+        alias = (self.aws_conn_id, self.requested_region)
         resolved = entry.aliases.get(alias)
         if resolved is not None:
             return entry.clients[resolved]
@@ -733,17 +437,13 @@ class BedrockFineTuneHook(AwsBaseHook):
     async def aget_job(self, job_identifier: str) -> dict[str, Any]:
         """Return GetModelCustomizationJob for a job ARN or name, without blocking the loop.
 
-        Sent through :class:`_LeanJobGetter` when the shared client allows it; the result is
-        the same dict either way.
+        One attempt through the shared client (unless the connection configures retries): the
+        wait that polls retries transient errors itself.
 
         :param job_identifier: job ARN or job name.
         """
         client = await self.get_shared_async_client()
-        getter = await lean_job_getter(client)
-        if getter is not None:
-            return await getter.get_job(job_identifier)
-        response = await client.get_model_customization_job(jobIdentifier=job_identifier)
-        return _strip_metadata(response)
+        return _strip_metadata(await client.get_model_customization_job(jobIdentifier=job_identifier))
 
     async def astop_job(self, job_identifier: str) -> bool:
         """Ask Bedrock to stop a job without blocking the loop; False when it had already ended.
@@ -752,11 +452,166 @@ class BedrockFineTuneHook(AwsBaseHook):
         """
         client = await self.get_shared_async_client()
         try:
-            await client.stop_model_customization_job(jobIdentifier=job_identifier)
+            await aretry_transient(lambda: client.stop_model_customization_job(jobIdentifier=job_identifier))
         except ClientError as exc:
             from airflow_bedrock_ft.core.stop import nothing_to_stop, stop_refused
 
-            if stop_refused(exc) and nothing_to_stop((await self.aget_job(job_identifier))["status"]):
+            if stop_refused(exc):
+                job = await aretry_transient(lambda: self.aget_job(job_identifier))
+                if nothing_to_stop(job["status"]):
+                    return False
+            raise
+        return True
+
+    # --- serving resources (custom model deployments, provisioned throughput) ---------------------
+
+    def create_deployment(
+        self,
+        name: str,
+        model_arn: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        client_request_token: str | None = None,
+    ) -> str:
+        """CreateCustomModelDeployment; returns the deployment ARN.
+
+        :param name: ``modelDeploymentName`` (unique per account and region).
+        :param model_arn: ARN of the custom model to serve on demand.
+        :param description: the deployment's description.
+        :param tags: tags of the deployment, as a dict.
+        :param client_request_token: idempotency token.
+        """
+        request: dict[str, Any] = {"modelDeploymentName": name, "modelArn": model_arn}
+        if description:
+            request["description"] = description
+        if tags:
+            request["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        if client_request_token:
+            request["clientRequestToken"] = client_request_token
+        return str(self.client.create_custom_model_deployment(**request)["customModelDeploymentArn"])
+
+    def get_deployment(self, identifier: str) -> dict[str, Any]:
+        """GetCustomModelDeployment for a deployment ARN or name.
+
+        :param identifier: deployment ARN or name.
+        """
+        return _strip_metadata(
+            self.client.get_custom_model_deployment(customModelDeploymentIdentifier=identifier)
+        )
+
+    def delete_deployment(self, identifier: str) -> bool:
+        """DeleteCustomModelDeployment; False when there was no such deployment.
+
+        :param identifier: deployment ARN or name.
+        """
+        return self._delete_resource(
+            lambda: self.client.delete_custom_model_deployment(customModelDeploymentIdentifier=identifier)
+        )
+
+    def create_provisioned_throughput(
+        self,
+        name: str,
+        model_id: str,
+        model_units: int,
+        *,
+        commitment_duration: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        client_request_token: str | None = None,
+    ) -> str:
+        """CreateProvisionedModelThroughput; returns the provisioned model ARN.
+
+        :param name: ``provisionedModelName``.
+        :param model_id: custom model ARN or name (or a foundation model id).
+        :param model_units: model units to buy (at least 1).
+        :param commitment_duration: ``OneMonth``, ``SixMonths`` or None for no commitment.
+        :param tags: tags of the provisioned throughput, as a dict.
+        :param client_request_token: idempotency token.
+        """
+        request: dict[str, Any] = {
+            "provisionedModelName": name,
+            "modelId": model_id,
+            "modelUnits": model_units,
+        }
+        if commitment_duration:
+            request["commitmentDuration"] = commitment_duration
+        if tags:
+            request["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        if client_request_token:
+            request["clientRequestToken"] = client_request_token
+        return str(self.client.create_provisioned_model_throughput(**request)["provisionedModelArn"])
+
+    def get_provisioned_throughput(self, identifier: str) -> dict[str, Any]:
+        """GetProvisionedModelThroughput for a provisioned model ARN or name.
+
+        :param identifier: provisioned model ARN or name.
+        """
+        return _strip_metadata(self.client.get_provisioned_model_throughput(provisionedModelId=identifier))
+
+    def delete_provisioned_throughput(self, identifier: str) -> bool:
+        """DeleteProvisionedModelThroughput; False when there was no such provisioned throughput.
+
+        :param identifier: provisioned model ARN or name.
+        """
+        return self._delete_resource(
+            lambda: self.client.delete_provisioned_model_throughput(provisionedModelId=identifier)
+        )
+
+    @staticmethod
+    def _delete_resource(delete: Callable[[], Any]) -> bool:
+        try:
+            delete()
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def get_resource(self, kind: str | ResourceKind, identifier: str) -> dict[str, Any]:
+        """The Get response of a serving resource of ``kind``.
+
+        :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+        :param identifier: its ARN or name.
+        """
+        if resource_kind(kind) is ResourceKind.DEPLOYMENT:
+            return self.get_deployment(identifier)
+        return self.get_provisioned_throughput(identifier)
+
+    async def aget_resource(self, kind: str | ResourceKind, identifier: str) -> dict[str, Any]:
+        """The Get response of a serving resource of ``kind``, without blocking the loop.
+
+        One attempt through the shared client, like :meth:`aget_job`.
+
+        :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+        :param identifier: its ARN or name.
+        :raises ClientError: ``ResourceNotFoundException`` when it does not exist (any more).
+        """
+        client = await self.get_shared_async_client()
+        if resource_kind(kind) is ResourceKind.DEPLOYMENT:
+            response = await client.get_custom_model_deployment(customModelDeploymentIdentifier=identifier)
+        else:
+            response = await client.get_provisioned_model_throughput(provisionedModelId=identifier)
+        return _strip_metadata(response)
+
+    async def adelete_resource(self, kind: str | ResourceKind, identifier: str) -> bool:
+        """Delete a serving resource without blocking the loop; False when it did not exist.
+
+        Transient errors are retried (:func:`aretry_transient`).
+
+        :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+        :param identifier: its ARN or name.
+        """
+        client = await self.get_shared_async_client()
+        if resource_kind(kind) is ResourceKind.DEPLOYMENT:
+            call = lambda: client.delete_custom_model_deployment(  # noqa: E731
+                customModelDeploymentIdentifier=identifier
+            )
+        else:
+            call = lambda: client.delete_provisioned_model_throughput(provisionedModelId=identifier)  # noqa: E731
+        try:
+            await aretry_transient(call)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         return True

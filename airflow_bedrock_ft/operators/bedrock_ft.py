@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
-from airflow_bedrock_ft.core.states import JobStatus, Outcome, UnknownStatusError, classify
+from airflow_bedrock_ft.core.states import (
+    JobStatus,
+    Outcome,
+    UnknownStatusError,
+    classify,
+    timeout_allows_stop,
+)
 from airflow_bedrock_ft.exceptions import (
     BedrockFineTuneError,
     JobFailedError,
@@ -254,7 +260,8 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of a worker slot (default from
         ``[bedrock_ft] default_deferrable``, falling back to True).
     :param poll_interval: seconds between status polls (default 60).
-    :param max_attempts: give up after this many polls (default: no limit).
+    :param max_attempts: give up after this many answered polls (default: no limit); polls that
+        failed with throttling, 5xx or connection errors do not count.
     :param timeout: give up waiting after this long (timedelta or seconds; default: never).
     :param stop_on_kill: stop the job when the task is killed (default True).
     :param stop_on_timeout: stop the job when ``timeout`` or ``max_attempts`` runs out
@@ -707,7 +714,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 job_arn, poll_interval=self.poll_interval, timeout=timeout, max_attempts=self.max_attempts
             )
         except JobTimeoutError as exc:
-            return self._give_up(job_arn, exc.job_name, exc.job_status, self._waited(timeout))
+            return self._give_up(
+                job_arn,
+                exc.job_name,
+                exc.job_status,
+                exc.waited,
+                status_known=exc.status_known,
+                failed_polls=exc.failed_polls,
+            )
         return self._finish(job_summary(job))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -716,12 +730,18 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         self._job_ref = checked["job_arn"]
         if checked["status"] == "timeout":
             waited = (
-                f"{self.max_attempts} polls"
+                f"{self.max_attempts} answered polls"
                 if checked.get("reason") == "max_attempts"
                 else self._waited(_seconds(self.timeout, "timeout"))
             )
+            # An event without status_known (a trigger of an older version) is taken as not
+            # knowing the job's state: the side that never stops a healthy job.
             return self._give_up(
-                checked["job_arn"], checked.get("job_name"), checked.get("job_status"), waited
+                checked["job_arn"],
+                checked.get("job_name"),
+                checked.get("job_status"),
+                waited,
+                status_known=checked.get("status_known") is True,
             )
         if checked["status"] == "error" and checked.get("reason") not in ("failed", "stopped"):
             raise TriggerEventError(
@@ -759,6 +779,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 job.get("jobName"),
                 job.get("status"),
                 self._waited(_seconds(self.timeout, "timeout")),
+                status_known=bool(job.get("status")),
                 cause=exc,
             )
 
@@ -782,7 +803,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     def _waited(self, timeout: float | None) -> str:
         if timeout is not None:
             return f"a timeout of {datetime.timedelta(seconds=timeout)}"
-        return f"{self.max_attempts} polls"
+        return f"{self.max_attempts} answered polls"
 
     def _give_up(
         self,
@@ -790,39 +811,46 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         job_name: str | None,
         job_status: str | None,
         waited: str,
+        *,
+        status_known: bool,
+        failed_polls: int = 0,
         cause: BaseException | None = None,
     ) -> dict[str, Any]:
         """End a wait that ran out: stop the job (if asked) and fail, or report how it ended.
 
-        ``job_status`` None means no poll was answered: the job's state is unknown and it is
-        never stopped.
+        A wait without a recent answer (``status_known`` false: no poll answered, or only
+        throttling, 5xx and dropped connections lately) does not know the job's state: the
+        job is never stopped and the task fails with a retriable :class:`JobTimeoutError`
+        (the next try re-attaches). Only :func:`timeout_allows_stop` lets a stop through.
         """
         from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
 
-        if job_status is None:
+        state = {"status_known": status_known and job_status is not None, "job_status": job_status}
+        if not state["status_known"]:
+            self.log.warning(
+                "Gave up waiting for job %s without knowing its state; leaving it running.", job_arn
+            )
             raise JobTimeoutError(
                 job_arn=job_arn,
                 job_name=job_name,
-                job_status=None,
+                job_status=job_status,
                 waited=waited,
                 stopped=False,
-                action=(
-                    "No poll was answered, so the job's state is unknown and it was left running. "
-                    "The next try of the task re-attaches to it; stop it with "
-                    "StopModelCustomizationJob if you no longer want it."
-                ),
+                status_known=False,
+                failed_polls=failed_polls,
             ) from cause
+        assert job_status is not None
         if classify(job_status) is not Outcome.RUNNING:
             return self._finish(job_summary(self.hook.get_job(job_arn)))
         if not self.stop_on_timeout:
             raise JobTimeoutError(
                 job_arn=job_arn, job_name=job_name, job_status=job_status, waited=waited, stopped=False
             ) from cause
-        if job_status == JobStatus.STOPPING.value:
-            stopped = False
-        else:
+        if timeout_allows_stop(state):
             self.log.info("Stopping job %s after %s.", job_arn, waited)
             stopped = self.hook.stop_job(job_arn)
+        else:  # Stopping already: nothing to ask for
+            stopped = False
         if not stopped:
             job = self.hook.get_job(job_arn)
             if job["status"] != JobStatus.STOPPING.value:

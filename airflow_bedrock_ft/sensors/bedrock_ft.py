@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_bedrock_ft.core.states import Outcome, classify
+from airflow_bedrock_ft.core.states import Outcome, classify, timeout_allows_stop
 from airflow_bedrock_ft.exceptions import TriggerEventError
 from airflow_bedrock_ft.links import JOB_ARN_XCOM_KEY, BedrockFineTuneJobLink
 from airflow_bedrock_ft.operators.bedrock_ft import raise_for_failed, result_from_summary, validate_event
@@ -35,7 +35,9 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
     with ``soft_fail``); it never reports success for an unfinished job.
 
     Because a sensor may watch a job it did not submit, it leaves the job running when it
-    times out or is killed, unless ``stop_on_timeout`` / ``stop_on_kill`` say otherwise.
+    times out or is killed, unless ``stop_on_timeout`` / ``stop_on_kill`` say otherwise. Even
+    then a timeout stops the job only when the sensor knew its state (a recent answered poll
+    saying it runs): a wait that only saw throttling or 5xx lately never stops a job.
 
     Returns (XCom) the same dict as the operator: ``{"job_arn", "job_name", "status",
     "custom_model_arn", "custom_model_name", "output_s3_uri", "training_loss",
@@ -77,8 +79,11 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         self.stop_on_kill = stop_on_kill
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
-        # Last response seen by poke in this process, to name the job's state on timeout.
+        # Last response seen by poke in this process, to name the job's state on timeout, and
+        # whether the latest poke was answered.
         self._last_job: dict[str, Any] | None = None
+        self._last_poke_answered = False
+        self._timeout_event: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> BedrockFineTuneHook:
@@ -96,6 +101,7 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         except Exception as exc:
             if not is_transient_error(exc):
                 raise
+            self._last_poke_answered = False
             # A burst of throttling, 5xx or dropped connections says nothing about the job.
             self.log.warning(
                 "Transient error reading job %s (%s); will check again.",
@@ -106,6 +112,7 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         if self._last_job is None:
             context["ti"].xcom_push(key=JOB_ARN_XCOM_KEY, value=job.get("jobArn"))
         self._last_job = job
+        self._last_poke_answered = True
         outcome = classify(job["status"])
         if outcome is Outcome.RUNNING:
             self.log.info("Job %s is %s.", job.get("jobArn"), job["status"])
@@ -148,6 +155,7 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
         if checked["status"] == "success":
             return result_from_summary(checked)
         if checked["status"] == "timeout":
+            self._timeout_event = checked
             raise AirflowSensorTimeout(
                 f"Sensor timed out waiting for Bedrock model customization job {checked['job_arn']}; "
                 f"last status {checked.get('job_status')}. The job was not reported as finished."
@@ -177,8 +185,32 @@ class BedrockFineTuneJobCompletedSensor(BaseSensorOperator):
                 "Sensor timed out; job %s left running (stop_on_timeout is off).", self.job_identifier
             )
             return
+        state = self._timeout_state()
+        if not timeout_allows_stop(state):
+            self.log.warning(
+                "Sensor timed out; job %s left running: %s.",
+                self.job_identifier,
+                f"it is already {state.get('job_status')}"
+                if state.get("status_known")
+                else "gave up without knowing the job's state",
+            )
+            return
         self.log.info("Sensor timed out; stopping job %s.", self.job_identifier)
         self.hook.stop_job(self.job_identifier)
+
+    def _timeout_state(self) -> dict[str, Any]:
+        """What the sensor knew of the job when it timed out (``status_known``, ``job_status``)."""
+        if self._timeout_event is not None:
+            return self._timeout_event
+        if self._last_job is not None:
+            return {"status_known": self._last_poke_answered, "job_status": self._last_job.get("status")}
+        # The hard deferral deadline, in a fresh process: read the job once.
+        try:
+            job = self.hook.get_job(self.job_identifier)
+        except Exception:
+            self.log.warning("Could not read job %s.", self.job_identifier, exc_info=True)
+            return {"status_known": False, "job_status": None}
+        return {"status_known": True, "job_status": job.get("status")}
 
     def on_kill(self) -> None:
         """Stop the job when the sensor is killed on the worker, if ``stop_on_kill`` is set."""

@@ -18,7 +18,7 @@ def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """Id of an Airflow connection to the emulator whose clients do not retry by themselves,
     so operators, sensors and triggers must cope with errors alone."""
     conn = emulator.connection()
-    conn["extra"]["config_kwargs"] = {"retries": {"max_attempts": 1, "mode": "standard"}}
+    conn["extra"]["config_kwargs"] = {"retries": {"total_max_attempts": 1, "mode": "standard"}}
     monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMU", json.dumps(conn))
     return "bedrock_emu"
 

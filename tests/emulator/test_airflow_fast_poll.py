@@ -1,7 +1,8 @@
-"""The lean GetModelCustomizationJob poll against the emulator over real HTTP.
+"""Polling through the shared public aiobotocore client against the emulator over real HTTP.
 
-It must return what the aiobotocore client returns, raise the errors the client raises, and
-let the completion trigger survive throttling, 5xx and dropped-connection bursts.
+It must return what boto3 returns, raise the errors botocore raises (one attempt per call:
+waits retry themselves), and let the completion trigger survive throttling, 5xx and
+dropped-connection bursts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from airflow_bedrock_ft.hooks.bedrock_ft import (
     close_shared_async_clients,
     is_transient_error,
     job_summary,
-    lean_job_getter,
 )
 from airflow_bedrock_ft.triggers.bedrock_ft import BedrockFineTuneJobCompletedTrigger
 
@@ -29,14 +29,11 @@ MISSING_JOB = "no-such-job-0000"
 
 
 class CountingHook(BedrockFineTuneHook):
-    """The real hook, counting the errors its polls ran into and checking they were lean."""
+    """The real hook, counting the errors its polls ran into."""
 
     errors: list[str]
-    lean_polls: int
 
     async def aget_job(self, job_identifier: str) -> dict[str, Any]:
-        if await lean_job_getter(await self.get_shared_async_client()) is not None:
-            self.lean_polls += 1
         try:
             return await super().aget_job(job_identifier)
         except Exception as exc:
@@ -44,24 +41,26 @@ class CountingHook(BedrockFineTuneHook):
             raise
 
 
-async def _both_paths(aws_conn: str, job_identifier: str) -> tuple[Any, Any]:
-    """(lean result or error, botocore result or error) for one job."""
+async def _poll(aws_conn: str, job_identifier: str) -> Any:
+    """The async poll's result, or the error it raised."""
     hook = BedrockFineTuneHook(aws_conn_id=aws_conn)
     try:
-        client = await hook.get_shared_async_client()
-        assert await lean_job_getter(client) is not None, "the emulator connection should poll lean"
-        results: list[Any] = []
-        for call in (
-            lambda: hook.aget_job(job_identifier),
-            lambda: client.get_model_customization_job(jobIdentifier=job_identifier),
-        ):
-            try:
-                results.append(await call())
-            except ClientError as exc:
-                results.append(exc)
-        return results[0], results[1]
+        return await hook.aget_job(job_identifier)
+    except ClientError as exc:
+        return exc
     finally:
         await close_shared_async_clients()
+
+
+def _sync(emulator: Any, job_identifier: str) -> Any:
+    try:
+        job = emulator.client("bedrock", config=NO_RETRY).get_model_customization_job(
+            jobIdentifier=job_identifier
+        )
+    except ClientError as exc:
+        return exc
+    job.pop("ResponseMetadata")
+    return job
 
 
 def _held_job(emulator: Any, job_request: Any) -> str:
@@ -73,7 +72,7 @@ def _held_job(emulator: Any, job_request: Any) -> str:
 
 
 @pytest.mark.parametrize("state", ["running", "completed", "failed"])
-def test_lean_poll_returns_what_botocore_returns(
+def test_async_poll_returns_what_boto3_returns(
     emulator: Any, job_request: Any, aws_conn: str, state: str
 ) -> None:
     bedrock = emulator.client("bedrock", config=NO_RETRY)
@@ -85,33 +84,28 @@ def test_lean_poll_returns_what_botocore_returns(
         arn = bedrock.create_model_customization_job(**job_request())["jobArn"]
         wait_for(bedrock, arn, until=lambda j: j["status"] in ("Completed", "Failed"))
 
-    lean, full = asyncio.run(_both_paths(aws_conn, arn))
-    full.pop("ResponseMetadata")
-    assert lean == full
-    assert job_summary(lean) == job_summary(full)
-    assert isinstance(lean["creationTime"], type(full["creationTime"]))
+    polled, synced = asyncio.run(_poll(aws_conn, arn)), _sync(emulator, arn)
+    assert polled == synced
+    assert "ResponseMetadata" not in polled
+    assert job_summary(polled) == job_summary(synced)
+    assert polled["creationTime"].tzinfo is not None
     if state == "failed":
-        assert job_summary(lean)["failure_message"] == "Training failed: bad data"
+        assert job_summary(polled)["failure_message"] == "Training failed: bad data"
 
 
-def test_lean_poll_by_name_matches_botocore(emulator: Any, job_request: Any, aws_conn: str) -> None:
+def test_async_poll_by_name_matches_boto3(emulator: Any, job_request: Any, aws_conn: str) -> None:
     arn = _held_job(emulator, job_request)  # held, so the two polls see the same state
-    name = emulator.client("bedrock", config=NO_RETRY).get_model_customization_job(jobIdentifier=arn)[
-        "jobName"
-    ]
-    lean, full = asyncio.run(_both_paths(aws_conn, name))
-    full.pop("ResponseMetadata")
-    assert lean == full
+    name = _sync(emulator, arn)["jobName"]
+    assert asyncio.run(_poll(aws_conn, name)) == _sync(emulator, name)
 
 
 def test_missing_job_raises_the_same_client_error(emulator: Any, aws_conn: str) -> None:
-    lean, full = asyncio.run(_both_paths(aws_conn, MISSING_JOB))
-    assert isinstance(lean, ClientError) and isinstance(full, ClientError)
-    assert type(lean) is type(full)  # the client's modeled ResourceNotFoundException
-    assert lean.response["Error"] == full.response["Error"]
-    assert lean.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert lean.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-    assert not is_transient_error(lean)
+    polled, synced = asyncio.run(_poll(aws_conn, MISSING_JOB)), _sync(emulator, MISSING_JOB)
+    assert isinstance(polled, ClientError) and isinstance(synced, ClientError)
+    assert type(polled).__name__ == type(synced).__name__ == "ResourceNotFoundException"
+    assert polled.response["Error"] == synced.response["Error"]
+    assert polled.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert not is_transient_error(polled)
 
 
 @pytest.mark.parametrize(
@@ -174,13 +168,13 @@ def test_dropped_connection_is_transient(emulator: Any, job_request: Any, aws_co
     ],
     ids=["throttling", "http-503", "http-500", "dropped-connections"],
 )
-def test_trigger_survives_a_burst_through_the_lean_poll(
+def test_trigger_survives_a_burst_through_the_public_client(
     emulator: Any, job_request: Any, aws_conn: str, fault: dict[str, Any]
 ) -> None:
     arn = _held_job(emulator, job_request)
     trigger = BedrockFineTuneJobCompletedTrigger(job_arn=arn, aws_conn_id=aws_conn, poll_interval=0.2)
     hook = CountingHook(aws_conn_id=aws_conn)
-    hook.errors, hook.lean_polls = [], 0
+    hook.errors = []
     trigger._hook = lambda: hook  # type: ignore[method-assign]
 
     async def scenario() -> list[dict[str, Any]]:
@@ -201,7 +195,6 @@ def test_trigger_survives_a_burst_through_the_lean_poll(
     assert event["status"] == "success", event
     assert event["job_status"] == "Completed"
     assert len(hook.errors) >= 2, hook.errors
-    assert hook.lean_polls >= len(hook.errors) + 1
 
 
 async def _events(trigger: BedrockFineTuneJobCompletedTrigger) -> list[dict[str, Any]]:

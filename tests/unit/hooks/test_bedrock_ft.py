@@ -199,12 +199,16 @@ def test_is_transient_error_ignores_message_text() -> None:
 
 
 def test_transient_delay_grows_and_is_capped() -> None:
+    """First retry after a quarter interval (5 s at most, 0.25 s at least), doubling up to one
+    interval: a long burst of throttling never delays noticing the job's end by more than that."""
     with mock.patch("airflow_bedrock_ft.core.retry.random.uniform", return_value=1.0):
         delays = [transient_delay(60, n) for n in range(1, 12)]
-        assert delays[:4] == [5, 10, 20, 40]
-        assert max(delays) == hook_module.MAX_TRANSIENT_DELAY
-        assert transient_delay(0.5, 1) == 0.5
-        assert transient_delay(900, 20) == 900
+        assert delays[:5] == [5, 10, 20, 40, 60]
+        assert max(delays) == 60
+        assert [transient_delay(1, n) for n in range(1, 5)] == [0.25, 0.5, 1, 1]
+        assert transient_delay(0.2, 1) == 0.25  # never a busy loop
+        assert transient_delay(0.2, 5) == 0.25
+        assert transient_delay(900, 20) == hook_module.MAX_TRANSIENT_DELAY
 
 
 def test_job_summary_primitives() -> None:
@@ -433,17 +437,37 @@ def test_fast_timestamp_parser_agrees_with_botocore(value: Any) -> None:
 
 
 async def test_shared_client_uses_the_fast_timestamp_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_bedrock_ft.hooks.bedrock_ft import parse_timestamp
-
+    """Checked through botocore's public parser factory of the session the client was made from."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_BEDROCK_LOCAL",
         '{"conn_type": "aws", "login": "testing", "password": "testing", '
         '"extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}',
     )
+    sessions: list[Any] = []
+    original = BedrockFineTuneHook.get_session
+
+    def recording(self: BedrockFineTuneHook, *args: Any, **kwargs: Any) -> Any:
+        sessions.append(original(self, *args, **kwargs))
+        return sessions[-1]
+
+    calls: list[Any] = []
+    real_parser = hook_module.parse_timestamp
+
+    def fast(value: Any) -> Any:
+        calls.append(value)
+        return real_parser(value)
+
+    monkeypatch.setattr(BedrockFineTuneHook, "get_session", recording)
+    monkeypatch.setattr(hook_module, "parse_timestamp", fast)
     client = await BedrockFineTuneHook(aws_conn_id="bedrock_local").get_shared_async_client()
     try:
-        # Responses are parsed by the endpoint's parser factory (the client's own parser is
-        # only used for event streams).
-        assert client._endpoint._response_parser_factory._defaults["timestamp_parser"] is parse_timestamp
+        operation = client.meta.service_model.operation_model("GetModelCustomizationJob")
+        parser = sessions[-1].get_component("response_parser_factory").create_parser("rest-json")
+        body = b'{"jobArn": "arn", "status": "InProgress", "creationTime": "2026-01-01T00:00:00.5Z"}'
+        parsed = await parser.parse(
+            {"status_code": 200, "headers": {}, "body": body}, operation.output_shape
+        )
+        assert calls == ["2026-01-01T00:00:00.5Z"]
+        assert parsed["creationTime"].tzinfo is not None
     finally:
         await close_shared_async_clients()

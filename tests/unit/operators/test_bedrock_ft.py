@@ -697,6 +697,7 @@ def _event(status: str, reason: str, **extra: Any) -> dict[str, Any]:
         "phases": "",
         "end_time": None,
         "error_code": None,
+        "status_known": True,
     }
     event.update(extra)
     return event
@@ -892,4 +893,42 @@ def test_hard_defer_timeout_of_a_mapped_task_pulls_only_its_own_job_arn(
             TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {"ti": ti}
         )
     assert ti.xcom_pull.call_args.kwargs["map_indexes"] == 2
+    assert bedrock.stopped == []
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"status_known": False, "job_status": "InProgress"},  # last answer long ago, errors since
+        {"status_known": False, "job_status": None},  # no poll answered
+        {"job_status": "InProgress"},  # an event that does not say: taken as unknown
+    ],
+    ids=["stale", "never-answered", "unsaid"],
+)
+def test_a_timeout_without_a_recent_answer_never_stops_the_job(
+    bedrock: FakeBedrock, context: dict[str, Any], state: dict[str, Any]
+) -> None:
+    """Today's main stopped a training job after 20 s of throttling with a budget of 5 polls."""
+    deferred = _deferred(_operator(bedrock, timeout=60), context)
+    event = _event("timeout", "timeout") | {"job_arn": deferred.trigger.job_arn} | state
+    if "status_known" not in state:
+        del event["status_known"]
+    with pytest.raises(JobTimeoutError) as info:
+        _operator(bedrock, timeout=60).execute_complete(context, event)  # type: ignore[arg-type]
+    assert "gave up without knowing the job's state" in str(info.value).lower()
+    assert not isinstance(info.value, AirflowFailException)  # the next try re-attaches
+    assert info.value.status_known is False
+    assert bedrock.stopped == []
+
+
+def test_blocking_timeout_without_a_recent_answer_never_stops_the_job(
+    bedrock: FakeBedrock, context: dict[str, Any]
+) -> None:
+    bedrock.hook.wait_for_job.side_effect = JobTimeoutError(
+        job_arn="a", job_status="InProgress", waited="x", stopped=False, status_known=False, failed_polls=9
+    )
+    with pytest.raises(JobTimeoutError) as info:
+        _operator(bedrock, deferrable=False, timeout=60).execute(context)  # type: ignore[arg-type]
+    assert "gave up without knowing the job's state" in str(info.value).lower()
+    assert "9 polls failed" in str(info.value)
     assert bedrock.stopped == []

@@ -110,7 +110,14 @@ def test_deferrable_finished_job_does_not_defer(context: dict[str, Any]) -> None
 
 
 def _event(status: str, reason: str, **extra: Any) -> dict[str, Any]:
-    event = {"status": status, "reason": reason, "message": "m", "job_arn": ARN, "job_status": "InProgress"}
+    event = {
+        "status": status,
+        "reason": reason,
+        "message": "m",
+        "job_arn": ARN,
+        "job_status": "InProgress",
+        "status_known": True,
+    }
     event.update(extra)
     return event
 
@@ -138,7 +145,7 @@ def test_deferred_timeout_with_soft_fail_skips_and_still_stops(context: dict[str
 
 
 def test_hard_defer_timeout_is_a_sensor_timeout(context: dict[str, Any]) -> None:
-    sensor = _sensor(stop_on_timeout=True)
+    sensor = _sensor([_job()], stop_on_timeout=True)  # read once: the job still runs
     with pytest.raises(AirflowSensorTimeout):
         sensor.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context)  # type: ignore[arg-type]
     sensor.hook.stop_job.assert_called_once_with("job-1")  # type: ignore[attr-defined]
@@ -200,3 +207,25 @@ def test_poke_raises_non_transient_errors(context: dict[str, Any]) -> None:
     )
     with pytest.raises(ClientError):
         sensor.poke(context)  # type: ignore[arg-type]
+
+
+def test_deferred_timeout_without_a_recent_answer_never_stops(context: dict[str, Any]) -> None:
+    """stop_on_timeout applies only to a job the sensor knew was running."""
+    sensor = _sensor(stop_on_timeout=True)
+    event = _event("timeout", "timeout", status_known=False)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.resume_execution("execute_complete", {"event": event}, context)  # type: ignore[arg-type]
+    sensor.hook.stop_job.assert_not_called()  # type: ignore[attr-defined]
+
+
+def test_poke_mode_timeout_after_only_errors_never_stops(context: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    sensor = _sensor(timeout=0, poke_interval=1, stop_on_timeout=True)
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "Get"
+    )
+    sensor.hook.get_job.side_effect = throttled  # type: ignore[attr-defined]
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute(context)  # type: ignore[arg-type]
+    sensor.hook.stop_job.assert_not_called()  # type: ignore[attr-defined]

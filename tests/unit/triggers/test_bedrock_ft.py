@@ -1,4 +1,4 @@
-"""Unit tests of BedrockFineTuneJobCompletedTrigger: a fake hook, a recorded asyncio.sleep, no sockets."""
+"""Unit tests of the Bedrock triggers: a fake hook, a recorded asyncio.sleep, no sockets."""
 
 from __future__ import annotations
 
@@ -13,9 +13,20 @@ from airflow.sdk.serde import deserialize, serialize
 from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from airflow_bedrock_ft.core.states import JobStatus, Outcome, classify
+from airflow_bedrock_ft.core.states import (
+    DeploymentStatus,
+    JobStatus,
+    Outcome,
+    ProvisionedThroughputStatus,
+    classify,
+    classify_resource,
+)
 from airflow_bedrock_ft.triggers import bedrock_ft as trigger_module
-from airflow_bedrock_ft.triggers.bedrock_ft import EVENT_STATUSES, BedrockFineTuneJobCompletedTrigger
+from airflow_bedrock_ft.triggers.bedrock_ft import (
+    EVENT_STATUSES,
+    BedrockFineTuneJobCompletedTrigger,
+    BedrockResourceReadyTrigger,
+)
 
 ARN = (
     "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/abc123def456"
@@ -37,6 +48,7 @@ EVENT_KEYS = {
     "phases",
     "end_time",
     "error_code",
+    "status_known",
 }
 
 
@@ -264,8 +276,10 @@ async def test_burst_of_transient_errors_is_survived_with_growing_delay(
     assert payload["status"] == "success"
     backoff = sleeps[1:]
     assert len(backoff) == 6
-    assert all(b < a for a, b in zip(backoff[1:], backoff, strict=False))
+    # 5, 10, 20, 40 s, then capped at one poll interval (all ±10 %).
+    assert all(b < a for a, b in zip(backoff[1:5], backoff[:4], strict=True))
     assert backoff[0] <= 5.5
+    assert all(54 <= b <= 66 for b in backoff[4:])
 
 
 async def test_transient_errors_never_fatal_even_for_hours(sleeps: list[float]) -> None:
@@ -487,3 +501,186 @@ async def test_logs_phase_changes_with_job_age(sleeps: list[float]) -> None:
     assert "validation=InProgress" in lines[0] and "job age 2:03:" in lines[0]
     assert "training=InProgress" in lines[1]
 
+
+
+# --- attempts and status_known ------------------------------------------------------------------
+
+
+async def test_transient_errors_do_not_use_up_max_attempts(sleeps: list[float]) -> None:
+    """Today's main: throttling counted toward max_attempts and the wait gave up on a healthy job."""
+    throttled = _error("ThrottlingException", 429)
+    hook = FakeHook([_job(), *[throttled] * 10, _job()])
+    payload = _one(await _events(_trigger(hook, max_attempts=2)))
+    assert hook.calls == 12
+    assert payload["status"] == "timeout" and payload["reason"] == "max_attempts"
+    assert payload["status_known"] is True and payload["job_status"] == "InProgress"
+    # After the burst the backoff was reset: the delays grew, then polling went on as usual.
+    assert sleeps[1] < 5.5 < sleeps[4]
+
+
+async def test_deadline_under_constant_throttling_reports_an_unknown_state(
+    sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(trigger_module.time, "time", lambda: now[0])
+
+    async def advancing_sleep(delay: float, *args: Any) -> None:
+        sleeps.append(delay)
+        now[0] += delay
+
+    monkeypatch.setattr(trigger_module.asyncio, "sleep", advancing_sleep)
+    hook = FakeHook([_error("ThrottlingException", 429)])
+    payload = _one(await _events(_trigger(hook, poll_interval=60, max_attempts=3, timeout_at=1600.0)))
+    assert payload["status"] == "timeout" and payload["reason"] == "timeout"
+    assert payload["status_known"] is False and payload["job_status"] is None
+    assert "without knowing its state" in payload["message"]
+    assert hook.calls > 3  # max_attempts never ran out: no poll was answered
+
+
+async def test_every_event_says_whether_the_status_is_known(sleeps: list[float]) -> None:
+    assert _one(await _events(_trigger(FakeHook([_job("Completed")]))))["status_known"] is True
+    denied = _one(await _events(_trigger(FakeHook([_error("AccessDeniedException", 403)]))))
+    assert denied["status_known"] is False and denied["reason"] == "api_error"
+
+
+# --- BedrockResourceReadyTrigger ------------------------------------------------------------------
+
+DEP_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abcdef123456"
+PT_ARN = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdef123456"
+RESOURCE_EVENT_KEYS = {
+    "status",
+    "reason",
+    "message",
+    "status_known",
+    "kind",
+    "identifier",
+    "wait_for",
+    "resource_arn",
+    "resource_name",
+    "resource_status",
+    "model_arn",
+    "failure_message",
+    "error_code",
+}
+
+
+class FakeResourceHook:
+    """Replays GetCustomModelDeployment / GetProvisionedModelThroughput answers (or errors)."""
+
+    def __init__(self, kind: str, responses: list[Any]) -> None:
+        self.kind = kind
+        self.responses = list(responses)
+        self.calls = 0
+
+    async def aget_resource(self, kind: str, identifier: str) -> dict[str, Any]:
+        assert kind == self.kind
+        self.calls += 1
+        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+def _resource(kind: str, status: str, **extra: Any) -> dict[str, Any]:
+    if kind == "deployment":
+        doc = {"customModelDeploymentArn": DEP_ARN, "modelDeploymentName": "dep", "status": status}
+    else:
+        doc = {"provisionedModelArn": PT_ARN, "provisionedModelName": "pt", "status": status}
+    doc["modelArn"] = "arn:aws:bedrock:us-east-1:123456789012:custom-model/x/1"
+    doc.update(extra)
+    return doc
+
+
+def _resource_trigger(hook: FakeResourceHook, **kwargs: Any) -> BedrockResourceReadyTrigger:
+    kwargs.setdefault("poll_interval", 30)
+    kwargs.setdefault("identifier", DEP_ARN if hook.kind == "deployment" else PT_ARN)
+    trigger = BedrockResourceReadyTrigger(kind=hook.kind, **kwargs)
+    trigger._hook = lambda: hook  # type: ignore[assignment,method-assign,return-value]
+    return trigger
+
+
+def _one_resource(events: list[TriggerEvent]) -> dict[str, Any]:
+    assert len(events) == 1, events
+    payload = events[0].payload
+    assert set(payload) == RESOURCE_EVENT_KEYS
+    assert json.loads(json.dumps(payload)) == payload
+    return payload
+
+
+def test_resource_trigger_serialize_round_trip() -> None:
+    trigger = BedrockResourceReadyTrigger(
+        kind="provisioned_throughput",
+        identifier=PT_ARN,
+        wait_for="deleted",
+        aws_conn_id="conn",
+        region_name="us-west-2",
+        poll_interval=15,
+        max_attempts=40,
+        timeout_at=1_900_000_000.0,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_bedrock_ft.triggers.bedrock_ft.BedrockResourceReadyTrigger"
+    rebuilt = type(trigger)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs["kind"] == "provisioned_throughput" and kwargs["wait_for"] == "deleted"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"kind": "endpoint", "identifier": DEP_ARN}, "Unknown resource kind"),
+        ({"kind": "deployment", "identifier": ""}, "identifier must be"),
+        ({"kind": "deployment", "identifier": DEP_ARN, "wait_for": "gone"}, "wait_for must be"),
+        ({"kind": "deployment", "identifier": DEP_ARN, "poll_interval": -1}, "poll_interval must be"),
+    ],
+)
+def test_resource_trigger_rejects_bad_kwargs(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BedrockResourceReadyTrigger(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("deployment", s.value) for s in DeploymentStatus]
+    + [("provisioned_throughput", s.value) for s in ProvisionedThroughputStatus],
+)
+async def test_resource_trigger_every_status(kind: str, status: str, sleeps: list[float]) -> None:
+    ready = "Active" if kind == "deployment" else "InService"
+    hook = FakeResourceHook(kind, [_resource(kind, status, failureMessage="no capacity"), _resource(kind, ready)])
+    payload = _one_resource(await _events(_resource_trigger(hook)))  # type: ignore[arg-type]
+    outcome = classify_resource(kind, status)
+    if outcome is Outcome.RUNNING:
+        assert hook.calls == 2 and payload["status"] == "success" and payload["reason"] == "ready"
+    elif outcome is Outcome.SUCCEEDED:
+        assert hook.calls == 1 and payload["resource_status"] == ready
+    else:
+        assert hook.calls == 1 and payload["status"] == "error" and payload["reason"] == "failed"
+        assert "no capacity" in payload["message"] and payload["failure_message"] == "no capacity"
+    assert payload["status_known"] is True and payload["kind"] == kind
+
+
+async def test_resource_trigger_waits_for_deletion(sleeps: list[float]) -> None:
+    gone = _error("ResourceNotFoundException", 404)
+    throttled = _error("ThrottlingException", 429)
+    hook = FakeResourceHook("deployment", [_resource("deployment", "Active"), throttled, gone])
+    payload = _one_resource(await _events(_resource_trigger(hook, wait_for="deleted")))  # type: ignore[arg-type]
+    assert payload["status"] == "success" and payload["reason"] == "deleted"
+    assert payload["resource_status"] is None and payload["resource_arn"] == DEP_ARN
+    assert hook.calls == 3
+
+
+async def test_resource_trigger_ready_wait_on_a_missing_resource_is_an_error(sleeps: list[float]) -> None:
+    hook = FakeResourceHook("deployment", [_error("ResourceNotFoundException", 404)])
+    payload = _one_resource(await _events(_resource_trigger(hook)))  # type: ignore[arg-type]
+    assert payload["status"] == "error" and payload["reason"] == "not_found"
+
+
+async def test_resource_trigger_unknown_status_and_max_attempts(sleeps: list[float]) -> None:
+    hook = FakeResourceHook("deployment", [_resource("deployment", "Deleting")])
+    payload = _one_resource(await _events(_resource_trigger(hook)))  # type: ignore[arg-type]
+    assert payload["reason"] == "unknown_status"
+    hook = FakeResourceHook("provisioned_throughput", [_resource("provisioned_throughput", "Creating")])
+    payload = _one_resource(await _events(_resource_trigger(hook, max_attempts=4)))  # type: ignore[arg-type]
+    assert payload["status"] == "timeout" and payload["reason"] == "max_attempts"
+    assert payload["resource_status"] == "Creating" and payload["status_known"] is True
+    assert hook.calls == 4
