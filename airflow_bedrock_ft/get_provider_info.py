@@ -42,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_bedrock_ft.operators.prepare",
                     "airflow_bedrock_ft.operators.reaper",
                     "airflow_bedrock_ft.operators.registry",
+                    "airflow_bedrock_ft.operators.serving",
                     "airflow_bedrock_ft.operators.evaluate",
                 ],
             }

@@ -174,6 +174,30 @@ class BedrockPollingTrigger(BaseTrigger):
 
         return BedrockFineTuneHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
+    async def _task_ended(self) -> bool | None:
+        """Whether this trigger's task instance was ended (marked failed, success, ...).
+
+        None when it cannot be told (no task instance attached, or the query failed).
+        """
+        ti = self.task_instance
+        if ti is None:
+            return None
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+
+            count = await sync_to_async(RuntimeTaskInstance.get_ti_count)(
+                dag_id=ti.dag_id,
+                map_index=ti.map_index,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                states=list(ENDED_TASK_STATES),
+            )
+        except Exception:
+            self.log.warning("Could not read the state of task %s.", ti.task_id, exc_info=True)
+            return None
+        return count > 0
+
     async def _fetch(self, hook: BedrockFineTuneHook) -> dict[str, Any] | None:
         """One poll: the resource's Get response, or None when "not found" is an answer."""
         raise NotImplementedError
@@ -427,30 +451,6 @@ class BedrockFineTuneJobCompletedTrigger(BedrockPollingTrigger):
         payload["job_arn"] = payload["job_arn"] or self.job_arn
         return payload
 
-    async def _task_ended(self) -> bool | None:
-        """Whether this trigger's task instance was ended (marked failed, success, ...).
-
-        None when it cannot be told (no task instance attached, or the query failed).
-        """
-        ti = self.task_instance
-        if ti is None:
-            return None
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-            from asgiref.sync import sync_to_async
-
-            count = await sync_to_async(RuntimeTaskInstance.get_ti_count)(
-                dag_id=ti.dag_id,
-                map_index=ti.map_index,
-                task_ids=[ti.task_id],
-                run_ids=[ti.run_id],
-                states=list(ENDED_TASK_STATES),
-            )
-        except Exception:
-            self.log.warning("Could not read the state of task %s.", ti.task_id, exc_info=True)
-            return None
-        return count > 0
-
     async def on_kill(self) -> None:
         """Stop the job when the user acted on the deferred task (not on a triggerer move).
 
@@ -520,6 +520,9 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
     :param poll_interval: seconds between polls (default 30).
     :param max_attempts: give up after this many answered polls of this instance (default: no limit).
     :param timeout_at: give up at this POSIX time (seconds since the epoch; default: never).
+    :param delete_on_kill: when the task is ended while deferred (marked failed or success by
+        a user, not moved to another triggerer), delete the resource: the create operator's
+        teardown does not run when its setup did not succeed.
     """
 
     def __init__(
@@ -528,6 +531,7 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
         kind: str,
         identifier: str,
         wait_for: str = "ready",
+        delete_on_kill: bool = False,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         poll_interval: float = 30.0,
@@ -547,6 +551,7 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
         )
         self.identifier = identifier
         self.wait_for = wait_for
+        self.delete_on_kill = bool(delete_on_kill)
 
     @property
     def operation(self) -> str:  # type: ignore[override]
@@ -563,6 +568,7 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
                 "kind": self.kind,
                 "identifier": self.identifier,
                 "wait_for": self.wait_for,
+                "delete_on_kill": self.delete_on_kill,
                 **self._common_kwargs(),
             },
         )
@@ -620,3 +626,36 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
             "model_arn": doc.get("modelArn"),
             "failure_message": doc.get("failureMessage"),
         }
+
+    async def on_kill(self) -> None:
+        """Delete the resource when the user ended the deferred task (``delete_on_kill``).
+
+        Runs as a task of its own, shielded from the triggerer's repeated cancellation, like
+        the job trigger's stop. Without proof that the task instance ended (a move to another
+        triggerer, a failed state query) the resource is left alone.
+        """
+        if not self.delete_on_kill:
+            return
+        task = asyncio.ensure_future(self._delete_if_killed())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+        await asyncio.shield(task)
+
+    async def _delete_if_killed(self) -> None:
+        ended = await self._task_ended()
+        if not ended:
+            self.log.info(
+                "Task not proven ended (%s); leaving %s in place.",
+                "unknown" if ended is None else "still deferred",
+                self.subject,
+            )
+            return
+        self.log.info("Task was ended while deferred; deleting %s.", self.subject)
+        try:
+            deleted = await asyncio.wait_for(
+                self._hook().adelete_resource(self.kind, self.identifier), timeout=ON_KILL_STOP_TIMEOUT
+            )
+        except Exception:
+            self.log.warning("Could not delete %s.", self.subject, exc_info=True)
+            return
+        self.log.info("%s: delete requested." if deleted else "%s was already gone.", self.subject)
