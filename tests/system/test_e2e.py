@@ -9,6 +9,7 @@ deferred task failed stops its job.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -165,7 +166,12 @@ def test_hard_deferral_timeout_of_mapped_tasks_stops_each_own_job(
             )
             return [r[0] for r in rows]
 
-        _wait(lambda: states() and all(s == "failed" for s in states()), 180, "tasks did not fail", airflow_deployment)
+        _wait(
+            lambda: states() and all(s == "failed" for s in states()),
+            180,
+            "tasks did not fail",
+            airflow_deployment,
+        )
         jobs = [j for j in _jobs(e2e_emulator) if j["jobName"] in names]
         assert len(jobs) == 2, jobs
         for summary in jobs:
@@ -182,3 +188,55 @@ def test_hard_deferral_timeout_of_mapped_tasks_stops_each_own_job(
     finally:
         e2e_emulator.set_config(hold_phases=[])
         airflow_deployment.start("triggerer")
+
+
+@pytest.mark.parametrize("action", ["kill_the_evaluation", "mark_the_run_failed"])
+def test_the_deployment_is_torn_down_when_the_evaluation_is_killed_or_the_run_failed(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any, action: str
+) -> None:
+    dag_id, run_id = "e2e_serving", f"serving-{action}"
+    bedrock = e2e_emulator.client("bedrock")
+    model_arn = _trained_model(e2e_emulator)
+    airflow_deployment.wait_for_dag(dag_id)
+    airflow_deployment.trigger(dag_id, run_id, {"model_arn": model_arn})
+    airflow_deployment.wait_for_task_state(dag_id, run_id, "evaluate", {"running"}, timeout=180)
+    arn = airflow_deployment.xcom(dag_id, run_id, "deploy")
+    assert bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)["status"] == "Active"
+    if action == "kill_the_evaluation":
+        airflow_deployment.set_task_state(dag_id, run_id, "evaluate", "failed")  # SIGTERM to the task
+    else:
+        airflow_deployment.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", {"state": "failed"})
+    airflow_deployment.wait_for_task_state(dag_id, run_id, "undeploy", {"success"}, timeout=120)
+    assert airflow_deployment.task_state(dag_id, run_id, "evaluate") == "failed"
+    remaining = [
+        d
+        for d in bedrock.list_custom_model_deployments()["modelDeploymentSummaries"]
+        if d["customModelDeploymentArn"] == arn
+    ]
+    assert remaining == [], remaining
+    assert airflow_deployment.wait_for_run(dag_id, run_id, timeout=60) == "failed"
+
+
+def _trained_model(emulator: Any) -> str:
+    """A custom model the emulator trained (once per session)."""
+    if not hasattr(_trained_model, "arn"):
+        bedrock = emulator.client("bedrock")
+        suffix = uuid.uuid4().hex[:8]
+        arn = bedrock.create_model_customization_job(
+            jobName=f"serving-{suffix}",
+            customModelName=f"serving-{suffix}",
+            roleArn="arn:aws:iam::123456789012:role/BedrockE2E",
+            baseModelIdentifier="meta.llama3-1-8b-instruct-v1:0:128k",
+            trainingDataConfig={"s3Uri": "s3://e2e-bucket/data/train.jsonl"},
+            outputDataConfig={"s3Uri": "s3://e2e-bucket/output/"},
+            hyperParameters={"epochCount": "1"},
+        )["jobArn"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = bedrock.get_model_customization_job(jobIdentifier=arn)
+            if job["status"] != "InProgress":
+                break
+            time.sleep(1)
+        assert job["status"] == "Completed", job.get("failureMessage")
+        _trained_model.arn = job["outputModelArn"]  # type: ignore[attr-defined]
+    return str(_trained_model.arn)  # type: ignore[attr-defined]

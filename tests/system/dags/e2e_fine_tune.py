@@ -43,4 +43,40 @@ with DAG(
         timeout=15,
         defer_timeout_grace=1,
         deferrable=True,
-    ).expand(hyperparameters=[{"epochCount": 1, "learningRate": 1e-5}, {"epochCount": 1, "learningRate": 2e-5}])
+    ).expand(
+        hyperparameters=[{"epochCount": 1, "learningRate": 1e-5}, {"epochCount": 1, "learningRate": 2e-5}]
+    )
+
+with DAG(
+    dag_id="e2e_serving",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params={"model_arn": None},
+) as serving_dag:
+    # A deployment as the setup of a slow evaluation: whatever a user does to the evaluation
+    # or the run, the teardown deletes the deployment.
+    from airflow.sdk import task
+
+    from airflow_bedrock_ft.operators.serving import (
+        BedrockCreateCustomModelDeploymentOperator,
+        BedrockDeleteCustomModelDeploymentOperator,
+    )
+
+    deploy = BedrockCreateCustomModelDeploymentOperator(
+        task_id="deploy", model_arn="{{ params.model_arn }}", poll_interval=1
+    )
+
+    @task(task_id="evaluate")
+    def slow_evaluation(arn: str) -> str:
+        import time
+
+        time.sleep(600)
+        return arn
+
+    undeploy = BedrockDeleteCustomModelDeploymentOperator(
+        task_id="undeploy",
+        deployment="{{ ti.xcom_pull(task_ids='deploy', key='resource_arn') }}",
+        poll_interval=1,
+    )
+    slow_evaluation(deploy.output) >> undeploy.as_teardown(setups=deploy)
