@@ -3,10 +3,17 @@
     airflow-bedrock-ft validate PATH [PATH...] --model MODEL_ID [--type TYPE]
         [--validation PATH] [--hyperparameter k=v] [--media-bucket BUCKET] [--check-media]
         [--max-problems N] [--max-problems-per-rule N] [--json]
+        [--epochs N] [--region REGION] [--price-file FILE] [--max-cost USD] [--allow-unknown-cost]
 
-Exit status: 0 valid (warnings allowed), 1 invalid data (a missing file is a data problem,
-``file.not_found``), 2 bad usage (unknown model, unsupported customization type). Imports
-nothing from Airflow, so it starts fast and runs where Airflow is not installed.
+With ``--epochs`` (or ``--max-cost`` / ``--price-file``) it also prints the cost estimate:
+training tokens x epochs x the price per 1,000 tokens, with the price's date and source, and
+the monthly storage of the custom model (:mod:`airflow_bedrock_ft.core.cost`).
+
+Exit status: 0 valid (warnings allowed) and within budget, 1 invalid data (a missing file is
+a data problem, ``file.not_found``), 2 bad usage (unknown model, unsupported customization
+type, malformed price file), 3 over budget (the estimate exceeds ``--max-cost``, or it is
+unknown and ``--allow-unknown-cost`` is not given). Imports nothing from Airflow, so it starts
+fast and runs where Airflow is not installed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from airflow_bedrock_ft.core.models import (
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_OVER_BUDGET = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +63,40 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-problems-per-rule", type=int, default=20, metavar="N",
                         help="problems of any one rule to keep (all are counted; default 20, 0 for no cap)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    cost = parser.add_argument_group("cost estimate")
+    cost.add_argument("--epochs", type=_positive_int, metavar="N",
+                      help="epochs of the job (epochCount): print the cost estimate for them")
+    cost.add_argument("--region", default=None,
+                      help="region of the job, for its prices (default: AWS_REGION / AWS_DEFAULT_REGION)")
+    cost.add_argument("--price-file", action="append", default=[], metavar="FILE",
+                      help="price table overriding the built-in one (JSON lines, repeatable)")
+    cost.add_argument("--max-cost", type=_budget, metavar="USD",
+                      help="exit 3 when the estimated training cost is above this many USD")
+    cost.add_argument("--allow-unknown-cost", action="store_true",
+                      help="with --max-cost: accept an estimate whose price is unknown (default: exit 3)")
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return n
+
+
+def _budget(value: str) -> float:
+    import math
+
+    try:
+        amount = float(value.strip().removeprefix("$"))
+    except ValueError:
+        amount = -1.0
+    if not math.isfinite(amount) or amount < 0:
+        raise argparse.ArgumentTypeError(f"expected an amount of USD such as 25 or 12.50, got {value!r}")
+    return amount
 
 
 def _bucket(value: str) -> str:
@@ -82,6 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     hyperparameters = _hyperparameters(args.hyperparameter, parser)
+    if args.epochs is not None:
+        given = hyperparameters.get("epochCount")
+        if given is not None and given != str(args.epochs):
+            parser.error(f"--epochs {args.epochs} contradicts --hyperparameter epochCount={given}")
+        hyperparameters["epochCount"] = str(args.epochs)
+    want_cost = args.epochs is not None or args.max_cost is not None or bool(args.price_file)
+    if args.allow_unknown_cost and args.max_cost is None:
+        parser.error("--allow-unknown-cost only applies with --max-cost")
+    prices = None
+    if want_cost:
+        from airflow_bedrock_ft.core.cost import PriceFileError, load_prices
+
+        try:
+            prices = load_prices(args.price_file)
+        except PriceFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
 
     # Imported here so that `--help` stays instant.
     from .validate import validate_dataset
@@ -102,15 +160,36 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownModelError, UnsupportedCustomizationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    doc: dict[str, Any] = report.to_dict()
+    over_budget: str | None = None
+    cost_text = ""
+    if prices is not None:
+        import os
+
+        from airflow_bedrock_ft.core.cost import check_budget, estimate_from_report
+
+        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        cost = estimate_from_report(doc, prices=prices, region=region, epochs=args.epochs or report.epochs)
+        doc["cost_estimate"] = cost.to_dict()
+        cost_text = cost.format_text()
+        if args.max_cost is not None:
+            over_budget = check_budget(cost, args.max_cost, allow_unknown=args.allow_unknown_cost)
+            doc["budget"] = {"max_cost_usd": args.max_cost, "ok": over_budget is None, "reason": over_budget}
     if args.json:
         import json
 
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(doc, indent=2))
     else:
         print(report.format_text(max_problems=args.max_problems))
+        if cost_text:
+            print(cost_text)
         if not report.ok:
             print(f"\nBedrock would fail with: {report.failure_message()}")
-    return EXIT_OK if report.ok else EXIT_INVALID
+        if over_budget:
+            print(f"\nOver budget: {over_budget}")
+    if not report.ok:
+        return EXIT_INVALID
+    return EXIT_OVER_BUDGET if over_budget else EXIT_OK
 
 
 if __name__ == "__main__":
