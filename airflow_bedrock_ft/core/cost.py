@@ -325,7 +325,7 @@ def estimate(
     """Estimate a job's training cost and its custom model's monthly storage.
 
     Training cost = ``training_tokens * epochs * price / 1000``; validation tokens are not
-    billed (the user guide bills "tokens in training data corpus × number of epochs").
+    billed (the user guide bills "tokens in training data corpus x number of epochs").
 
     :param training_tokens: estimated tokens of the training data (one epoch).
     :param validation_tokens: estimated tokens of the validation data.
