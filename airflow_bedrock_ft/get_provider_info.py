@@ -38,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     "airflow_bedrock_ft.operators.bedrock_ft",
+                    "airflow_bedrock_ft.operators.cleanup",
                     "airflow_bedrock_ft.operators.metrics",
                     "airflow_bedrock_ft.operators.prepare",
                     "airflow_bedrock_ft.operators.reaper",
@@ -81,7 +82,19 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "boolean",
                         "example": "False",
                         "default": "True",
-                    }
+                    },
+                    "price_file": {
+                        "description": (
+                            "A price table (JSON lines: model, customization_type, region, "
+                            "training_usd_per_1k_tokens, storage_usd_per_month, source, date) whose "
+                            "entries override the built-in one in cost estimates and budget checks. "
+                            "Empty: the built-in table only."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/bedrock-prices.jsonl",
+                        "default": "",
+                    },
                 },
             }
         },

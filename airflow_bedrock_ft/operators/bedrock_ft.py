@@ -269,11 +269,24 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         state never stops it.
     :param defer_timeout_grace: extra time the hard deferral deadline allows beyond
         ``timeout`` (default 5 minutes), so that the trigger's own deadline fires first.
+    :param max_cost_usd: budget of the job's training cost in USD: before any API call, the
+        task fails (without retries) when the estimate from ``cost_estimate`` is above it, or is
+        unknown and ``allow_unknown_cost`` is off. None (default): no budget. (templated)
+    :param allow_unknown_cost: with ``max_cost_usd``, submit even when the price table has no
+        price for the model, type and region (default False: an unknown cost fails closed).
+    :param cost_estimate: what the prepare step returned (its XCom), a dataset report or a cost
+        estimate; the token totals of a report are priced with this job's base model,
+        customization type, ``epochCount`` and region. The estimate is logged. (templated)
+    :param price_file: price table overriding the built-in one (default ``[bedrock_ft]
+        price_file``). (templated)
     :param aws_conn_id: The Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region; defaults to the connection's. (templated)
     """
 
     template_fields: Sequence[str] = (
+        "max_cost_usd",
+        "cost_estimate",
+        "price_file",
         "base_model",
         "training_data",
         "output_s3_uri",
@@ -346,11 +359,19 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         stop_on_kill: bool = True,
         stop_on_timeout: bool | None = None,
         defer_timeout_grace: datetime.timedelta | float = DEFER_TIMEOUT_GRACE,
+        max_cost_usd: float | str | None = None,
+        allow_unknown_cost: bool = False,
+        cost_estimate: Mapping[str, Any] | str | None = None,
+        price_file: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_cost_usd = max_cost_usd
+        self.allow_unknown_cost = allow_unknown_cost
+        self.cost_estimate = cost_estimate
+        self.price_file = price_file
         if on_name_conflict not in _NAME_CONFLICT_CHOICES:
             raise ValueError(
                 f"on_name_conflict must be one of {_NAME_CONFLICT_CHOICES}, got {on_name_conflict!r}"
@@ -672,9 +693,28 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
 
     # --- execution ------------------------------------------------------------------------------
 
+    def check_cost(self) -> dict[str, Any] | None:
+        """Log the cost estimate and enforce ``max_cost_usd``; makes no API call.
+
+        Returns the estimate (JSON primitives), or None without ``cost_estimate``.
+
+        :raises AirflowFailException: when over budget, or unknown and not allowed.
+        """
+        from airflow_bedrock_ft.operators.cost import budget_guard
+
+        hps = self.hyperparameters or {}
+        epochs = hps.get("epochCount", hps.get("epoch_count"))
+        return budget_guard(
+            self.cost_estimate, self.max_cost_usd, allow_unknown=self.allow_unknown_cost,
+            model=self.base_model, customization_type=self.customization_type or "FINE_TUNING",
+            epochs=None if epochs is None else epochs,
+            region=self.region_name or self.hook.region_name, price_file=self.price_file, log=self.log,
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
 
+        self.check_cost()
         request = self.build_request(context)
         job_arn, existing = self.submit_or_attach(request)
         context["ti"].xcom_push(key=JOB_ARN_XCOM_KEY, value=job_arn)

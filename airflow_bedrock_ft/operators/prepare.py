@@ -36,8 +36,13 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
     job's data never changes under it. Invalid data fails the task with every problem's file,
     line and rule; nothing is uploaded then.
 
-    Returns (XCom) ``{"train_s3_uri", "validation_s3_uri", "report"}``, where ``report`` is the
-    validation summary (totals, estimated tokens, counts per rule). The output prefix is
+    Returns (XCom) ``{"train_s3_uri", "validation_s3_uri", "report", "cost_estimate"}``, where
+    ``report`` is the validation summary (totals, estimated tokens, counts per rule) and
+    ``cost_estimate`` the estimated training cost (training tokens x ``epochCount`` x the price
+    per 1,000 tokens) and monthly storage of the custom model, with the price's date and
+    source, or ``"known": false`` and the reason when the price table has no price
+    (:class:`~airflow_bedrock_ft.core.cost.CostEstimate`). Pass this XCom to the fine-tune
+    operator's ``cost_estimate`` for its budget guard (``max_cost_usd``). The output prefix is
     declared as an Airflow Asset (``outlets``) and its asset event carries the URIs.
 
     .. seealso::
@@ -66,14 +71,16 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
     :param max_problems: problems kept in the report (all are counted).
     :param max_problems_per_rule: problems of any one rule kept in the report (all are counted).
     :param fail_on_warnings: fail on warnings too (e.g. a byte order mark).
+    :param price_file: price table overriding the built-in one (default ``[bedrock_ft]
+        price_file``; see :mod:`airflow_bedrock_ft.core.cost`). (templated)
     :param aws_conn_id: Airflow AWS connection; its ``endpoint_url`` is honoured.
-    :param region_name: AWS region; default from the connection.
+    :param region_name: AWS region (also the region priced); default from the connection.
     """
 
     template_fields: Sequence[str] = (
         "source", "model", "output_s3_uri", "customization_type", "validation_source",
         "validation_ratio", "seed", "mapping", "template", "input_format", "data_format",
-        "hyperparameters", "media_bucket",
+        "hyperparameters", "media_bucket", "price_file",
     )
     template_fields_renderers = {"mapping": "json", "template": "json", "hyperparameters": "json"}
     ui_color = "#e3f2e1"
@@ -98,6 +105,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         max_problems: int = 1000,
         max_problems_per_rule: int | None = 20,
         fail_on_warnings: bool = False,
+        price_file: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         **kwargs: Any,
@@ -122,6 +130,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         self.max_problems = max_problems
         self.max_problems_per_rule = max_problems_per_rule
         self.fail_on_warnings = fail_on_warnings
+        self.price_file = price_file
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
 
@@ -203,9 +212,24 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
                 self.log.info("Validation data: %s (%s)", val.uri,
                               "uploaded" if val.uploaded else "already there")
 
-        result = {"train_s3_uri": train.uri, "validation_s3_uri": validation_uri, "report": report.summary()}
+        summary = report.summary()
+        cost = self._estimate(summary, client)
+        result = {"train_s3_uri": train.uri, "validation_s3_uri": validation_uri, "report": summary,
+                  "cost_estimate": cost}
         self._record_asset_events(context, result)
         return result
+
+    def _estimate(self, summary: Mapping[str, Any], client: Any) -> dict[str, Any] | None:
+        from airflow_bedrock_ft.core.cost import estimate_from_report
+        from airflow_bedrock_ft.operators.cost import load_price_table
+
+        if summary.get("epochs") is None:
+            self.log.info("No cost estimate: the job's number of epochs is not known (no epochCount).")
+            return None
+        region = self.region_name or getattr(getattr(client, "meta", None), "region_name", None)
+        cost = estimate_from_report(summary, prices=load_price_table(self.price_file), region=region)
+        self.log.info("%s", cost.format_text())
+        return cost.to_dict()
 
     def _materialize(self, source: Any, train_path: str, fmt: str, client: Any, ratio: float,
                      validation_path: str | None, max_bytes: int | None) -> None:
