@@ -1,5 +1,6 @@
 """``airflow-bedrock-ft`` command line: ``validate`` (datasets), ``evaluate`` (holdout
-evaluation), ``emulator`` (local Bedrock), ``demo`` and ``reap`` (orphaned jobs).
+evaluation), ``emulator`` (local Bedrock), ``demo``, ``reap`` (orphaned jobs) and ``cleanup-models``
+(unused custom models).
 
 Subcommands are imported only when chosen, so ``validate`` never loads Airflow or the
 emulator's dependencies.
@@ -19,12 +20,16 @@ _COMMANDS = {
         "airflow_bedrock_ft.core.reaper_cli",
         "List (and with --stop, stop) jobs whose Airflow task instance has ended.",
     ),
+    "cleanup-models": (
+        "airflow_bedrock_ft.core.cleanup_cli",
+        "List (and with --delete, delete) custom models nobody uses.",
+    ),
 }
 
 
 def _usage() -> str:
     lines = ["usage: airflow-bedrock-ft COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in _COMMANDS.items()]
+    lines += [f"  {name:<15} {help_}" for name, (_, help_) in _COMMANDS.items()]
     lines.append("\nRun 'airflow-bedrock-ft COMMAND --help' for a command's options.")
     return "\n".join(lines)
 
