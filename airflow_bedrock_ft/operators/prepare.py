@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_bedrock_ft.core.cost import PriceTable
     from airflow_bedrock_ft.datasets.report import DatasetReport
 
 _JSONL_EXTENSIONS = (".jsonl", ".jsonl.gz", ".ndjson")
@@ -156,6 +157,10 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
             fmt = self.data_format or customization.data_format.value
         except (UnknownModelError, UnsupportedCustomizationError) as exc:
             raise AirflowFailException(str(exc)) from None
+        from airflow_bedrock_ft.operators.cost import load_price_table
+
+        # Read first, so a malformed price file fails the task before anything is uploaded.
+        prices = load_price_table(self.price_file)
         bucket, prefix = split_s3_uri(self.output_s3_uri)
         media_bucket = (self.media_bucket or bucket).removeprefix("s3://").rstrip("/")
         # Preparing stops where no valid dataset can be larger, so a small gzip bomb cannot fill
@@ -213,21 +218,20 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
                               "uploaded" if val.uploaded else "already there")
 
         summary = report.summary()
-        cost = self._estimate(summary, client)
+        cost = self._estimate(summary, client, prices)
         result = {"train_s3_uri": train.uri, "validation_s3_uri": validation_uri, "report": summary,
                   "cost_estimate": cost}
         self._record_asset_events(context, result)
         return result
 
-    def _estimate(self, summary: Mapping[str, Any], client: Any) -> dict[str, Any] | None:
+    def _estimate(self, summary: Mapping[str, Any], client: Any, prices: PriceTable) -> dict[str, Any] | None:
         from airflow_bedrock_ft.core.cost import estimate_from_report
-        from airflow_bedrock_ft.operators.cost import load_price_table
 
         if summary.get("epochs") is None:
             self.log.info("No cost estimate: the job's number of epochs is not known (no epochCount).")
             return None
         region = self.region_name or getattr(getattr(client, "meta", None), "region_name", None)
-        cost = estimate_from_report(summary, prices=load_price_table(self.price_file), region=region)
+        cost = estimate_from_report(summary, prices=prices, region=region)
         self.log.info("%s", cost.format_text())
         return cost.to_dict()
 

@@ -51,7 +51,9 @@ def test_convert_validate_split_upload(tmp_path: Path, aws_conn: str, s3_client:
     assert events[Asset(f"s3://{bucket}/datasets/qa")].extra == {
         "train_s3_uri": result["train_s3_uri"], "validation_s3_uri": result["validation_s3_uri"],
         "model": "amazon.nova-micro-v1:0", "records": result["report"]["totals"]["train"]["records"]}
-    assert set(result) == {"train_s3_uri", "validation_s3_uri", "report"}
+    assert set(result) == {"train_s3_uri", "validation_s3_uri", "report", "cost_estimate"}
+    # No price for Nova Micro in the built-in table: the estimate says unknown, never $0.
+    assert result["cost_estimate"]["known"] is False and result["cost_estimate"]["training_usd"] is None
     assert result["train_s3_uri"].startswith(f"s3://{bucket}/datasets/qa/sha256-")
     assert result["train_s3_uri"].endswith("/train.jsonl")
     assert result["validation_s3_uri"].endswith("/validation.jsonl")
@@ -209,3 +211,35 @@ def test_gzip_bomb_stops_preparing_at_the_model_limit(tmp_path: Path, aws_conn: 
         assert f"Cannot prepare the dataset from {str(src)!r}" in str(exc.value)
         assert str(2 << 20) in str(exc.value)
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="ds/")
+
+
+def test_cost_estimate_in_xcom_with_the_configured_price_file(
+    tmp_path: Path, aws_conn: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_bedrock_ft.operators.prepare import BedrockFineTunePrepareDataOperator
+
+    prices = tmp_path / "prices.jsonl"
+    prices.write_text(json.dumps({
+        "model": "amazon.nova-micro-v1:0", "customization_type": "FINE_TUNING", "region": "us-east-1",
+        "training_usd_per_1k_tokens": 0.25, "storage_usd_per_month": 2.5, "source": "test sheet",
+        "date": "2026-03-04"}) + "\n")
+    monkeypatch.setenv("AIRFLOW__BEDROCK_FT__PRICE_FILE", str(prices))
+    op = BedrockFineTunePrepareDataOperator(
+        task_id="prepare", source=str(_csv(tmp_path / "qa.csv", 40)), model="amazon.nova-micro-v1:0",
+        output_s3_uri=f"s3://{bucket}/datasets/qa", validation_ratio=0.25, seed=1,
+        template={"system": "Add one.", "user": "{question}"}, mapping={"assistant": "answer"},
+        hyperparameters={"epochCount": 3}, aws_conn_id=aws_conn,
+    )
+    result = op.execute(context={})  # type: ignore[arg-type]
+    cost, totals = result["cost_estimate"], result["report"]["totals"]
+    assert cost["training_tokens"] == totals["train"]["tokens"] > 0
+    assert cost["validation_tokens"] == totals["validation"]["tokens"] > 0
+    assert cost["epochs"] == 3 and cost["region"] == "us-east-1"
+    assert cost["training_usd"] == pytest.approx(totals["train"]["tokens"] * 3 * 0.25 / 1000)
+    assert cost["storage_usd_per_month"] == 2.5 and cost["price_date"] == "2026-03-04"
+
+    prices.write_text("{not json}\n")
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"prices\.jsonl:1: not valid JSON"):
+        op.execute(context={})  # type: ignore[arg-type]
