@@ -702,12 +702,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         """
         from airflow_bedrock_ft.operators.cost import budget_guard
 
+        if self.cost_estimate in (None, "") and self.max_cost_usd in (None, ""):
+            return None
         hps = self.hyperparameters or {}
         epochs = hps.get("epochCount", hps.get("epoch_count"))
         return budget_guard(
             self.cost_estimate, self.max_cost_usd, allow_unknown=self.allow_unknown_cost,
             model=self.base_model, customization_type=self.customization_type or "FINE_TUNING",
-            epochs=None if epochs is None else epochs,
+            epochs=epochs,
             region=self.region_name or self.hook.region_name, price_file=self.price_file, log=self.log,
         )
 
