@@ -308,6 +308,13 @@ class EmulatorApp:
         try:
             route, labels = resolve(request.method, request.raw_path)
         except EmulatorError as exc:
+            if self.auth is not None and not request.headers.get("Authorization"):
+                # As AWS answers an unsigned request to an unknown path; an unsigned S3 request
+                # (which moto's clients never send) ends here too.
+                try:
+                    self.auth.verify(request.method, request.raw_path, request.headers, b"")
+                except EmulatorError as missing:
+                    return _error(missing)
             return _error(exc)
         ctype = request.headers.get("Content-Type")
         if (
