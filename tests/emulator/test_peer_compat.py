@@ -199,3 +199,51 @@ def test_converse_latency_is_measured_and_counts_injected_latency(emulator, clie
     stream = runtime.converse_stream(modelId="amazon.nova-micro-v1:0", messages=messages)["stream"]
     metadata = [event["metadata"] for event in stream if "metadata" in event]
     assert metadata and metadata[0]["metrics"]["latencyMs"] >= 400
+
+
+# --- Airflow's Amazon provider example DAG (example_bedrock) ---------------------------------------
+
+
+def test_the_amazon_provider_example_tasks_run_through_one_endpoint(emulator, monkeypatch):
+    """The tasks example_bedrock runs by default (its long and restricted ones are skipped there),
+    with a connection that names only ``endpoint_url``: S3 goes through the same endpoint."""
+    pytest.importorskip("airflow.providers.amazon.aws.operators.bedrock")
+    from airflow.providers.amazon.aws.operators.bedrock import BedrockInvokeModelOperator
+    from airflow.providers.amazon.aws.operators.s3 import (
+        S3CreateBucketOperator,
+        S3CreateObjectOperator,
+        S3DeleteBucketOperator,
+    )
+
+    conn = emulator.connection()
+    del conn["extra"]["service_config"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    bucket = "env1234-bedrock"
+    S3CreateBucketOperator(task_id="create_bucket", bucket_name=bucket).execute(context={})
+    S3CreateObjectOperator(
+        task_id="upload_data",
+        s3_bucket=bucket,
+        s3_key="env1234/train.jsonl",
+        data=json.dumps({"prompt": "what is AWS", "completion": "it's Amazon Web Services"}),
+    ).execute(context={})
+    assert emulator.client("s3").get_object(Bucket=bucket, Key="env1234/train.jsonl")["ContentLength"] > 0
+    titan = BedrockInvokeModelOperator(
+        task_id="invoke_titan", model_id=EMBED, input_data={"inputText": "What color is an orange?"}
+    ).execute(context={})
+    assert len(titan["embedding"]) == 1024 and titan["inputTextTokenCount"] == 6
+    llama = BedrockInvokeModelOperator(
+        task_id="invoke_llama", model_id="meta.llama3-8b-instruct-v1:0", input_data={"prompt": "What color?"}
+    ).execute(context={})
+    assert llama["generation"]
+    claude = BedrockInvokeModelOperator(
+        task_id="invoke_claude_model",
+        model_id="anthropic.claude-3-5-sonnet-20241022-v2:0",
+        input_data={
+            "max_tokens": 4000,
+            "anthropic_version": "bedrock-2023-05-31",
+            "messages": [{"role": "user", "content": "\n\nHuman: What color?\n\nAssistant:"}],
+        },
+    ).execute(context={})
+    assert claude["content"][0]["text"]
+    S3DeleteBucketOperator(task_id="delete_bucket", bucket_name=bucket, force_delete=True).execute(context={})
+    assert bucket not in [b["Name"] for b in emulator.client("s3").list_buckets()["Buckets"]]
