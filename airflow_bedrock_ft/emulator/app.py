@@ -13,6 +13,11 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
 * ``GET|DELETE /_emulator/stats`` - requests received per operation (faulted ones included)
   and when the first and last runtime request arrived / reset the counts
 
+S3 and moto's ``POST /moto-api/reset`` share the endpoint, as moto serves every service on
+one port: a request signed for the ``s3`` service (its SigV4 credential scope) is forwarded to
+the S3 server unchanged and its answer streamed back; ``/moto-api/reset`` resets the emulator
+and the embedded S3. Unsigned requests are Bedrock's (refused while signatures are checked).
+
 Requests from other sites are refused before anything else (a web page in the user's
 browser can reach a loopback port): an ``Origin`` header that is not a loopback origin, a
 ``Host`` header naming a host the emulator does not serve (DNS rebinding), and a body that is
