@@ -135,6 +135,8 @@ class EmulatorApp:
         self.s3_upstream = s3_upstream.rstrip("/") if s3_upstream else None
         self.s3_is_moto = s3_is_moto
         self._s3_session: Any = None
+        #: Seconds an S3 request body may stall before the request is dropped with a 408.
+        self.s3_stall_timeout = BODY_TIMEOUT_S
         self.auth = auth
         self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts} | LOOPBACK_HOSTS
         self.admin_token = admin_token
@@ -254,7 +256,16 @@ class EmulatorApp:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300),
             )
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        data = request.content if request.can_read_body else None
+        stall = self.s3_stall_timeout
+
+        async def body() -> Any:
+            while True:
+                chunk = await asyncio.wait_for(request.content.read(64 * 1024), stall)
+                if not chunk:
+                    return
+                yield chunk
+
+        data = body() if request.can_read_body else None
         try:
             async with self._s3_session.request(
                 request.method,
@@ -275,7 +286,15 @@ class EmulatorApp:
                     await response.write(chunk)
                 await response.write_eof()
                 return response
+        except asyncio.TimeoutError:
+            return _error(
+                EmulatorError("RequestTimeoutException", f"The request body stalled for {stall:g} s.")
+            )
         except aiohttp.ClientError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError):
+                return _error(
+                    EmulatorError("RequestTimeoutException", f"The request body stalled for {stall:g} s.")
+                )
             log.warning("the S3 server at %s did not answer: %s", self.s3_upstream, exc)
             return _error(EmulatorError("ServiceUnavailableException", "The S3 server did not answer."))
 

@@ -156,7 +156,12 @@ def embed(model: InferenceModel, body: Mapping[str, Any]) -> dict[str, Any]:
     text = body.get("inputText")
     if not isinstance(text, str) or not text:
         raise validation("Malformed input request: #: required key [inputText] not found or empty.")
-    unknown = set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}
+    known = (
+        {"inputText", "dimensions", "normalize", "embeddingTypes"}
+        if len(model.dimensions) > 1
+        else {"inputText"}
+    )
+    unknown = set(body) - known
     if unknown:
         extra = sorted(unknown)[0]
         raise validation(f"Malformed input request: #: extraneous key [{extra}] is not permitted.")

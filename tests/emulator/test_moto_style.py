@@ -159,3 +159,25 @@ def test_other_sites_cannot_reset_through_the_moto_api(emulator, bedrock, job_re
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 405
     assert len(bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]) == 1
+
+
+def test_a_stalled_s3_upload_is_answered_408(emulator, monkeypatch):
+    import socket
+    import time
+
+    bucket = f"stall-{uuid.uuid4().hex[:8]}"
+    one_endpoint(emulator, "s3").create_bucket(Bucket=bucket)
+    monkeypatch.setattr(emulator.app, "s3_stall_timeout", 1.0)
+    scope = "Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + "0" * 64
+    head = (
+        f"PUT /{bucket}/half HTTP/1.1\r\nHost: 127.0.0.1:{emulator.port}\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 {scope}\r\nContent-Length: 100\r\n\r\n"
+    )
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"0123456789")
+        answer = sock.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 408") and "RequestTimeoutException" in answer
+    assert 0.9 <= time.monotonic() - started < 8
+    with pytest.raises(ClientError):
+        one_endpoint(emulator, "s3").head_object(Bucket=bucket, Key="half")
