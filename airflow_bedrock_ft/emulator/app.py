@@ -13,6 +13,11 @@ Faults apply to AWS routes only. Admin endpoints (plain JSON, never faulted):
 * ``GET|DELETE /_emulator/stats`` - requests received per operation (faulted ones included)
   and when the first and last runtime request arrived / reset the counts
 
+S3 and moto's ``POST /moto-api/reset`` share the endpoint, as moto serves every service on
+one port: a request signed for the ``s3`` service (its SigV4 credential scope) is forwarded to
+the S3 server unchanged and its answer streamed back; ``/moto-api/reset`` resets the emulator
+and the embedded S3. Unsigned requests are Bedrock's (refused while signatures are checked).
+
 Requests from other sites are refused before anything else (a web page in the user's
 browser can reach a loopback port): an ``Origin`` header that is not a loopback origin, a
 ``Host`` header naming a host the emulator does not serve (DNS rebinding), and a body that is
@@ -28,6 +33,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -122,8 +128,15 @@ class EmulatorApp:
         allowed_hosts: Iterable[str] = (),
         admin_token: str | None = None,
         auth: SigV4Verifier | None = None,
+        s3_upstream: str | None = None,
+        s3_is_moto: bool = False,
     ) -> None:
         self.backend = backend
+        self.s3_upstream = s3_upstream.rstrip("/") if s3_upstream else None
+        self.s3_is_moto = s3_is_moto
+        self._s3_session: Any = None
+        #: Seconds an S3 request body may stall before the request is dropped with a 408.
+        self.s3_stall_timeout = BODY_TIMEOUT_S
         self.auth = auth
         self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts} | LOOPBACK_HOSTS
         self.admin_token = admin_token
@@ -153,6 +166,9 @@ class EmulatorApp:
             "GetProvisionedModelThroughput": b.get_throughput,
             "ListProvisionedModelThroughputs": b.list_throughputs,
             "DeleteProvisionedModelThroughput": b.delete_throughput,
+            "PutModelInvocationLoggingConfiguration": b.put_logging_config,
+            "GetModelInvocationLoggingConfiguration": b.get_logging_config,
+            "DeleteModelInvocationLoggingConfiguration": b.delete_logging_config,
             "InvokeModel": r.invoke_model,
             "Converse": r.converse,
             "ConverseStream": r.converse_stream,
@@ -163,7 +179,13 @@ class EmulatorApp:
         """The aiohttp application."""
         app = web.Application(client_max_size=RUNTIME_MAX_BYTES)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        app.on_cleanup.append(self._close_s3_session)
         return app
+
+    async def _close_s3_session(self, app: web.Application) -> None:
+        if self._s3_session is not None:
+            await self._s3_session.close()
+            self._s3_session = None
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -175,6 +197,10 @@ class EmulatorApp:
                 return refusal
             if request.path.startswith(ADMIN_PREFIX) or request.path == ADMIN_PREFIX.rstrip("/"):
                 return await self._admin(request)
+            if request.path == MOTO_RESET_PATH:
+                return await self._moto_reset(request)
+            if self._is_s3(request):
+                return await self._proxy_s3(request)
             return await self._aws(request)
         except Exception:
             log.exception("unexpected error handling %s %s", request.method, request.path)
@@ -198,10 +224,121 @@ class EmulatorApp:
                 )
         return None
 
+    # --- S3 and moto's reset on the same endpoint --------------------------------------------
+
+    def _is_s3(self, request: web.Request) -> bool:
+        """True when the request is for S3: signed for the ``s3`` service, or (only without
+        signature checks) unsigned and not a Bedrock path."""
+        authorization = request.headers.get("Authorization")
+        if (authorization or "").startswith("AWS ") or "AWSAccessKeyId" in request.query:
+            return True  # signature version 2, which only S3 accepts
+        service = signing_service(authorization, request.query.get("X-Amz-Credential"))
+        if service is not None:
+            return service == "s3"
+        if self.auth is not None or self.s3_upstream is None:
+            return False  # unsigned: Bedrock answers MissingAuthenticationTokenException
+        try:
+            resolve(request.method, request.raw_path)
+        except EmulatorError:
+            return True
+        return False
+
+    async def _proxy_s3(self, request: web.Request) -> web.StreamResponse:
+        """Forward one S3 request to the S3 server and stream its answer back unchanged."""
+        import aiohttp
+
+        if self.s3_upstream is None:
+            return _error(EmulatorError("UnknownOperationException", "This emulator has no S3 endpoint."))
+        if self._s3_session is None:
+            self._s3_session = aiohttp.ClientSession(
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300),
+            )
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        stall = self.s3_stall_timeout
+
+        async def body() -> Any:
+            while True:
+                chunk = await asyncio.wait_for(request.content.read(64 * 1024), stall)
+                if not chunk:
+                    return
+                yield chunk
+
+        data = body() if request.can_read_body else None
+        try:
+            async with self._s3_session.request(
+                request.method,
+                self.s3_upstream + request.raw_path,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+            ) as upstream:
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for name, value in upstream.headers.items():
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        response.headers.add(name, value)
+                length = upstream.headers.get("Content-Length")
+                if length is not None and length.isdigit() and upstream.status not in (204, 304):
+                    response.content_length = int(length)
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(64 * 1024):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except asyncio.TimeoutError:
+            return _error(
+                EmulatorError("RequestTimeoutException", f"The request body stalled for {stall:g} s.")
+            )
+        except aiohttp.ClientError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError):
+                return _error(
+                    EmulatorError("RequestTimeoutException", f"The request body stalled for {stall:g} s.")
+                )
+            log.warning("the S3 server at %s did not answer: %s", self.s3_upstream, exc)
+            return _error(EmulatorError("ServiceUnavailableException", "The S3 server did not answer."))
+
+    async def _moto_reset(self, request: web.Request) -> web.StreamResponse:
+        """``POST /moto-api/reset`` as moto's server mode takes it: no body, no signature."""
+        import aiohttp
+
+        if request.method.upper() != "POST":
+            return _admin_error(405, f"{request.method} {request.path}: only POST is supported")
+        ctype = request.headers.get("Content-Type")
+        if ctype is not None and not _is_json(ctype):
+            return _admin_error(415, f"POST {request.path} takes no body or a JSON one; got {ctype}")
+        if self.admin_token is not None and not self._token_ok(request):
+            return _admin_error(
+                401,
+                "this emulator requires its admin token: Authorization: Bearer <token> (printed at start-up)",
+            )
+        await asyncio.get_running_loop().run_in_executor(None, self.reset)
+        if self.s3_is_moto and self.s3_upstream is not None:
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.post(self.s3_upstream + MOTO_RESET_PATH) as answer,
+                ):
+                    if answer.status != 200:
+                        return _admin_error(
+                            502, f"the embedded S3 server answered {answer.status} to a reset"
+                        )
+            except aiohttp.ClientError as exc:
+                return _admin_error(502, f"the embedded S3 server could not be reset: {exc}")
+        return web.json_response({"status": "ok"})
+
     async def _aws(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
         try:
             route, labels = resolve(request.method, request.raw_path)
         except EmulatorError as exc:
+            if self.auth is not None and not request.headers.get("Authorization"):
+                # As AWS answers an unsigned request to an unknown path; an unsigned S3 request
+                # (which moto's clients never send) ends here too.
+                try:
+                    self.auth.verify(request.method, request.raw_path, request.headers, b"")
+                except EmulatorError as missing:
+                    return _error(missing)
             return _error(exc)
         ctype = request.headers.get("Content-Type")
         if (
@@ -268,6 +405,8 @@ class EmulatorApp:
             return _error(exc)
         if decision.action == "drop":
             _drop(request)
+        if route.name in ("Converse", "ConverseStream"):
+            _stamp_latency(result, int((time.monotonic() - started) * 1000))
         status, headers, payload = serialize_response(route, result)
         headers["x-amzn-RequestId"] = _request_id()
         return web.Response(status=status, headers=headers, body=payload)
@@ -396,6 +535,52 @@ class EmulatorApp:
         self.handlers["ConverseStream"] = self.runtime.converse_stream
         self.handlers["InvokeModelWithResponseStream"] = self.runtime.invoke_model_with_response_stream
         self.apply_config({k: v for k, v in self.initial_config.items() if k != "realistic_seconds"})
+
+
+#: moto's server-mode reset, served on the emulator's own port.
+MOTO_RESET_PATH = "/moto-api/reset"
+
+#: Headers that describe one connection, not the request or response (never forwarded).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+
+_SCOPE_RE = re.compile(r"Credential=[^/,\s]+/[0-9]{8}/[^/,\s]+/(?P<service>[^/,\s]+)/aws4_request")
+_QUERY_SCOPE_RE = re.compile(r"^[^/]+/[0-9]{8}/[^/]+/(?P<service>[^/]+)/aws4_request$")
+
+
+def signing_service(authorization: str | None, query_credential: str | None = None) -> str | None:
+    """The service of a request's SigV4 credential scope (``s3``, ``bedrock``), from the
+    ``Authorization`` header or a presigned URL's ``X-Amz-Credential``; None when unsigned."""
+    if authorization:
+        match = _SCOPE_RE.search(authorization)
+        if match:
+            return match["service"]
+    if query_credential:
+        match = _QUERY_SCOPE_RE.match(query_credential)
+        if match:
+            return match["service"]
+    return None
+
+
+def _stamp_latency(result: Mapping[str, Any], latency_ms: int) -> None:
+    """Set ``latencyMs`` to the time the request took here, injected latency included."""
+    metrics = result.get("metrics")
+    if isinstance(metrics, dict):
+        metrics["latencyMs"] = max(int(metrics.get("latencyMs", 0)), latency_ms)
+    for event in result.get("stream") or ():
+        if event[0] == "metadata" and isinstance(event[1].get("metrics"), dict):
+            event[1]["metrics"]["latencyMs"] = max(int(event[1]["metrics"].get("latencyMs", 0)), latency_ms)
 
 
 #: Host names that always mean this machine.

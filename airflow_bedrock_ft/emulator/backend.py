@@ -43,6 +43,7 @@ from airflow_bedrock_ft.core.request import (
     validate_request,
 )
 from airflow_bedrock_ft.core.states import PHASES, JobStatus, PhaseStatus
+from airflow_bedrock_ft.emulator.catalog import find_inference_model
 from airflow_bedrock_ft.emulator.common import (
     ACCOUNT_ID,
     DUPLICATE_NAME_MESSAGE,
@@ -154,6 +155,7 @@ class Backend(ServingMixin):
         self.throughputs: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
+        self.logging: dict[str, dict[str, Any]] = {}  # "config" -> the invocation logging config
         self.blobs: dict[str, bytes] = {}
         self.runners: dict[str, Any] = {}
         self.polls: dict[str, int] = {}  # GetModelCustomizationJob calls per job (not persisted)
@@ -170,6 +172,7 @@ class Backend(ServingMixin):
             ("throughput", self.throughputs),
             ("tags", self.tags),
             ("token", self.tokens),
+            ("logging", self.logging),
         ):
             for key, doc in self.store.items(kind):
                 table[key] = doc
@@ -184,6 +187,7 @@ class Backend(ServingMixin):
             "throughput": self.throughputs,
             "tags": self.tags,
             "token": self.tokens,
+            "logging": self.logging,
         }[kind]
         if key in table:
             self.store.put(kind, key, table[key])
@@ -223,6 +227,7 @@ class Backend(ServingMixin):
                 self.throughputs,
                 self.tags,
                 self.tokens,
+                self.logging,
                 self.blobs,
                 self.polls,
             ):
@@ -297,6 +302,31 @@ class Backend(ServingMixin):
                 raise not_found(f"The resource {arn} was not found.")
             return {"tags": [{"key": k, "value": v} for k, v in self.tags.get(arn, {}).items()]}
 
+    # --- model invocation logging ----------------------------------------------------------
+
+    def put_logging_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """PutModelInvocationLoggingConfiguration: replaces the account's configuration."""
+        raise_problems(validate_operation("PutModelInvocationLoggingConfiguration", params))
+        config = params["loggingConfig"]
+        if not config.get("cloudWatchConfig") and not config.get("s3Config"):
+            raise validation("loggingConfig needs a destination: cloudWatchConfig, s3Config or both.")
+        with self.lock:
+            self.logging["config"] = json_copy(dict(config))
+            self.save("logging", "config")
+        return {}
+
+    def get_logging_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GetModelInvocationLoggingConfiguration: an empty ``loggingConfig`` when none is set."""
+        with self.lock:
+            return {"loggingConfig": json_copy(self.logging.get("config") or {})}
+
+    def delete_logging_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """DeleteModelInvocationLoggingConfiguration (also when none is set, as AWS does)."""
+        with self.lock:
+            self.logging.pop("config", None)
+            self.save("logging", "config")
+        return {}
+
     # --- customization jobs -----------------------------------------------------------------
 
     def find_job(self, ident: str) -> dict[str, Any]:
@@ -324,6 +354,11 @@ class Backend(ServingMixin):
             assert spec is not None
             return spec, custom["modelArn"], custom
         spec = find_model(ident)
+        if spec is None and find_inference_model(ident) is not None:
+            raise validation(
+                f"The base model {ident} does not support model customization. Choose a model "
+                "whose customizationsSupported (ListFoundationModels) is not empty."
+            )
         if spec is None:
             problem = base_model_problem(ident)
             if problem is not None and model_family(ident) is not None:

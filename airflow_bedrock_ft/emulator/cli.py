@@ -124,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot start the emulator: {exc}", file=sys.stderr)
         return 1
     with emu:
-        print(f"Bedrock emulator listening on {emu.endpoint_url} (S3: {emu.s3_endpoint_url})", flush=True)
+        print(
+            f"Bedrock emulator listening on {emu.endpoint_url} (S3 there too, and at {emu.s3_endpoint_url})",
+            flush=True,
+        )
         print(f"time scale {time_scale}; state {args.state or 'in memory'}", flush=True)
         print(
             "requests must be SigV4-signed with access key id(s): " + ", ".join(sorted(emu.credentials))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_bedrock_ft.core.models import find_model
 from airflow_bedrock_ft.core.request import validate_operation
+from airflow_bedrock_ft.emulator.catalog import embed, find_inference_model
 from airflow_bedrock_ft.emulator.common import raise_problems
 from airflow_bedrock_ft.emulator.errors import EmulatorError, not_found, validation
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 _PROFILE_RE = re.compile(r"^(us|eu|apac|global|us-gov|jp|au|ca)\.")
 DEFAULT_MAX_TOKENS = 64
+#: What Bedrock answers when Converse is called with a model that does not chat (embeddings).
+NOT_A_CHAT_MODEL = (
+    "This action doesn't support the model that you provided. Try again with a supported text or chat model."
+)
 MAX_TOKENS_CAP = 512
 
 
@@ -78,7 +83,12 @@ class Runtime:
         bare = _PROFILE_RE.sub("", bare)
         spec = find_model(bare)
         if spec is None:
-            raise validation("The provided model identifier is invalid.")
+            listed = find_inference_model(bare)
+            if listed is None:
+                raise validation("The provided model identifier is invalid.")
+            if listed.is_embedding:
+                raise validation(NOT_A_CHAT_MODEL)
+            return trainer.base_model(listed.model_id), listed.model_id
         return trainer.base_model(spec.customization_id), spec.customization_id
 
     def _custom(self, model_arn: str) -> tuple[Any, str]:
@@ -104,13 +114,18 @@ class Runtime:
         from airflow_bedrock_ft.emulator.trainer import record_text
 
         raise_problems(validate_operation("InvokeModel", params, service="bedrock-runtime"))
-        lm, base_id = self.resolve(params["modelId"])
+        embedder = find_inference_model(params["modelId"])
+        if embedder is None or not embedder.is_embedding:
+            lm, base_id = self.resolve(params["modelId"])
         try:
             body = json.loads(params.get("body") or b"")
         except ValueError:
             raise validation("Malformed input request: the body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise validation("Malformed input request: the body must be a JSON object.")
+        if embedder is not None and embedder.is_embedding:
+            answer = embed(embedder, body)
+            return {"body": json.dumps(answer).encode(), "contentType": "application/json", "_base_id": ""}
         family = _family(base_id)
         max_tokens, temperature = _inference_settings(family, body)
         try:
@@ -173,6 +188,9 @@ class Runtime:
     def invoke_model_with_response_stream(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """InvokeModelWithResponseStream: the family's streaming chunks, one ``chunk`` event each."""
         raise_problems(validate_operation("InvokeModelWithResponseStream", params, service="bedrock-runtime"))
+        listed = find_inference_model(params["modelId"])
+        if listed is not None and listed.is_embedding:
+            raise validation(f"The model {params['modelId']} does not support response streaming.")
         full = self.invoke_model(params)
         base_id = full.pop("_base_id")
         answer = json.loads(full["body"])

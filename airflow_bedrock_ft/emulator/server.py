@@ -163,6 +163,8 @@ class Emulator:
             allowed_hosts=self.allowed_hosts,
             admin_token=self.admin_token,
             auth=SigV4Verifier(self.credentials) if self.auth else None,
+            s3_upstream=self.s3_endpoint_url,
+            s3_is_moto=self._s3_server is not None,
         )
         self._thread = threading.Thread(target=self._serve, name="bedrock-emulator", daemon=True)
         self._thread.start()
@@ -179,7 +181,11 @@ class Emulator:
         asyncio.set_event_loop(loop)
         assert self.app is not None
         runner = web.AppRunner(
-            self.app.build(), access_log=None, handle_signals=False, keepalive_timeout=self.idle_timeout
+            self.app.build(),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.idle_timeout,
+            auto_decompress=False,  # S3 bodies are forwarded as sent (Content-Encoding: gzip included)
         )
         try:
             loop.run_until_complete(runner.setup())
@@ -225,7 +231,8 @@ class Emulator:
 
     @property
     def endpoint_url(self) -> str:
-        """Endpoint of ``bedrock`` and ``bedrock-runtime``."""
+        """Endpoint of ``bedrock`` and ``bedrock-runtime``, and of S3 too (routed by the signature's
+        service, as moto serves every service on one port)."""
         return f"http://{_url_host(self.host)}:{self.port}"
 
     def admin_headers(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_bedrock_ft.core.models import MODELS, ModelSpec, find_model
 from airflow_bedrock_ft.core.request import validate_operation
+from airflow_bedrock_ft.emulator.catalog import INFERENCE_MODELS
 from airflow_bedrock_ft.emulator.common import (
     REALISTIC_SECONDS,
     canonical,
@@ -150,6 +151,7 @@ class ServingMixin:
             for model_id in ids:
                 customizable = model_id == spec.customization_id
                 entries.append(self._model_summary(spec, model_id, customizable))
+        entries += [model.summary(self.foundation_arn(model.model_id)) for model in INFERENCE_MODELS]
         return entries
 
     def _model_summary(self, spec: ModelSpec, model_id: str, customizable: bool) -> dict[str, Any]:
