@@ -426,6 +426,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         # The job this process is responsible for, for on_kill only. execute_complete runs in
         # another process and never reads it.
         self._job_ref: str | None = None
+        # For the OpenLineage methods, which run in the process that ran execute or execute_complete.
+        self._submitted_request: dict[str, Any] | None = None
+        self._lineage_result: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> BedrockFineTuneHook:
@@ -613,6 +616,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         """
         from airflow.sdk import get_current_context
 
+        self._lineage_result = dict(result)
         model_arn = result.get("custom_model_arn")
         try:
             outlet_events = get_current_context().get("outlet_events")
@@ -626,6 +630,40 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 outlet_events[outlet].add(Asset(uri=model_arn, name=model_arn), extra=extra)
             elif isinstance(outlet, Asset):
                 outlet_events[outlet].extra = {"custom_model_arn": model_arn, **extra}
+
+    # --- lineage ------------------------------------------------------------------------------
+
+    def _lineage(self, *, complete: bool) -> Any:
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_bedrock_ft import lineage
+
+        result = (self._lineage_result if complete else None) or {}
+        job_arn = result.get("job_arn") or self._job_ref
+        base = lineage.base_model_arn(self.base_model, job_arn or result.get("custom_model_arn"))
+        facet = lineage.fine_tune_facet(
+            base_model=self.base_model,
+            customization_type=self.customization_type,
+            hyperparameters=self.hyperparameters,
+            request=self._submitted_request,
+            result=result or None,
+            job_ref=self._job_ref,
+        )
+        return OperatorLineage(
+            inputs=lineage.inputs(*lineage.data_locations(self.training_data, self.validation_data), base),
+            outputs=lineage.outputs(result.get("custom_model_arn"), result.get("output_s3_uri")),
+            run_facets={lineage.FINE_TUNE_FACET: facet},
+        )
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage at start: the training and validation data as inputs (needs the provider)."""
+        return self._lineage(complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage at the end: data and base model in, the custom model (by ARN) and the job's
+        output prefix out, and the ``bedrockFineTuneJob`` run facet (job, hyperparameters, losses,
+        reuse, cost estimate). Also used on failure, with what is known then."""
+        return self._lineage(complete=True)
 
     # --- submission -----------------------------------------------------------------------------
 
@@ -806,6 +844,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
 
         request = self.build_request(context)
+        self._submitted_request = request
         if self.reuse_completed:
             reused = self.find_reusable(request)
             if reused is not None:
