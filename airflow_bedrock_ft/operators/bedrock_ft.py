@@ -217,7 +217,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     Returns (XCom) ``{"job_arn", "job_name", "status", "custom_model_arn",
     "custom_model_name", "output_s3_uri", "training_loss", "validation_loss"}``; with
     ``wait_for_completion=False`` the status is the one at submission. The job ARN is also
-    pushed under the XCom key ``job_arn`` as soon as it is known.
+    pushed under the XCom key ``job_arn`` as soon as it is known. A reused training (see
+    ``reuse_completed``) returns the earlier job's fields plus ``reused_from``.
+
+    The custom model is declared as an outlet through the asset alias
+    :data:`CUSTOM_MODELS_ALIAS` (unless ``outlets`` is given): each success emits an event on
+    ``Asset(<model ARN>)``. With the OpenLineage provider, the step reports its data and base
+    model as inputs, the custom model (by ARN) as output, and a ``bedrockFineTuneJob`` run
+    facet (:mod:`airflow_bedrock_ft.lineage`).
 
     .. seealso::
         https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateModelCustomizationJob.html
