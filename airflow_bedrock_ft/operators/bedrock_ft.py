@@ -544,6 +544,8 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         data by HeadObject, only when ``reuse_completed`` is on (so that a plain submission
         makes no S3 request).
         """
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from airflow_bedrock_ft.core.reuse import TrainingDigestError, compute_training_digest
 
         try:
@@ -554,9 +556,8 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                     "Cannot identify the training data, so no earlier job can be reused: %s", exc
                 )
             return None
-        except Exception as exc:  # S3 permissions or availability: reuse is an optimisation only
-            if not self.reuse_completed:
-                raise
+        except (ClientError, BotoCoreError) as exc:  # S3 permissions or availability
+            # Reuse saves a training; not being able to look for one must not stop it.
             self.log.warning(
                 "Could not read the training data's checksums (%s); training without looking for a "
                 "job to reuse.",

@@ -76,12 +76,20 @@ def test_identical_training_is_reused_across_dags_and_a_changed_record_trains_ag
     assert (train2, val2) == (train, val)
     emulator.stats(clear=True)
     capsys.readouterr()
-    second = _operator(bucket, aws_conn, train2, val2, job_tags={"team": "x"}).execute(_context("dag_b"))
+    second = _operator(bucket, aws_conn, train2, val2, job_tags={"team": "x"},
+                       idempotency_namespace="prod").execute(_context("dag_b"))
     assert _creates(emulator) == 0
     assert second["reused_from"] == first["job_arn"] == second["job_arn"]
     assert second["custom_model_arn"] == first["custom_model_arn"]
     assert second["status"] == "Completed" and second["training_loss"] == first["training_loss"]
     assert f"Reusing custom model {first['custom_model_arn']} of completed job {first['job_arn']}" in capsys.readouterr().out
+
+    # A retry of the first task run re-attaches to its own job, it does not "reuse" it.
+    retry_context = _context("dag_c")
+    own = _operator(bucket, aws_conn, train, val, reuse_completed=False).execute(retry_context)
+    again = _operator(bucket, aws_conn, train, val).execute(retry_context)
+    assert "reused_from" not in again and again["job_arn"] == own["job_arn"] != first["job_arn"]
+    assert _creates(emulator) == 1
 
     # One changed record: new content, new digest, a new job.
     changed = [*COUNTRIES[:-1], ("China", "Mandarin")]
