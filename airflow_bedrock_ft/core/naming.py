@@ -49,6 +49,10 @@ TAG_NAMESPACE = TAG_PREFIX + "namespace"
 TAG_IDENTITY = TAG_PREFIX + "identity"
 #: Digest of the request content (see :func:`request_digest`).
 TAG_REQUEST = TAG_PREFIX + "request"
+#: Digest of what the training learns from (base model, type, hyperparameters, data content; see
+#: :func:`airflow_bedrock_ft.core.reuse.training_digest`): equal for identical trainings whatever
+#: their run, DAG or deployment, so a completed one can be reused.
+TAG_TRAINING = TAG_PREFIX + "training-digest"
 #: ``"true"`` when the task that created the job owns its whole life (it waits for it and stops
 #: it when killed), so that the job may be stopped once that task instance has ended;
 #: ``"false"`` for jobs submitted without waiting or with ``stop_on_kill=False``.

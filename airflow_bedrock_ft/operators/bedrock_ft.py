@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import Asset, AssetAlias, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
 from airflow_bedrock_ft.core.states import (
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_bedrock_ft.hooks.bedrock_ft import BedrockFineTuneHook
+
+#: The alias through which the fine-tune step declares the custom model it produces as an outlet:
+#: the model's ARN is only known at run time; the Asset event names it (``uri`` = ``name`` = ARN).
+CUSTOM_MODELS_ALIAS = "bedrock-custom-models"
 
 #: How many suffixed names (resubmissions, name clashes) one task run may go through.
 MAX_GENERATIONS = 50
@@ -213,7 +217,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
     Returns (XCom) ``{"job_arn", "job_name", "status", "custom_model_arn",
     "custom_model_name", "output_s3_uri", "training_loss", "validation_loss"}``; with
     ``wait_for_completion=False`` the status is the one at submission. The job ARN is also
-    pushed under the XCom key ``job_arn`` as soon as it is known.
+    pushed under the XCom key ``job_arn`` as soon as it is known. A reused training (see
+    ``reuse_completed``) returns the earlier job's fields plus ``reused_from``.
+
+    The custom model is declared as an outlet through the asset alias
+    :data:`CUSTOM_MODELS_ALIAS` (unless ``outlets`` is given): each success emits an event on
+    ``Asset(<model ARN>)``. With the OpenLineage provider, the step reports its data and base
+    model as inputs, the custom model (by ARN) as output, and a ``bedrockFineTuneJob`` run
+    facet (:mod:`airflow_bedrock_ft.lineage`).
 
     .. seealso::
         https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateModelCustomizationJob.html
@@ -279,6 +290,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         customization type, ``epochCount`` and region. The estimate is logged. (templated)
     :param price_file: price table overriding the built-in one (default ``[bedrock_ft]
         price_file``). (templated)
+    :param reuse_completed: before submitting, look for a ``Completed`` job of an identical
+        training (same :func:`~airflow_bedrock_ft.core.reuse.training_digest`: base model,
+        customization type, hyperparameters, customization config, training and validation data
+        content) whose custom model still exists, in any DAG run, DAG or deployment of the
+        account, and return it instead of training (XCom ``reused_from`` = that job's ARN).
+        Default False. Data that is not content-addressed costs one HeadObject per URI.
+    :param reuse_max_age: only reuse a job created at most this long ago (timedelta or
+        seconds; default: any age).
     :param aws_conn_id: The Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region; defaults to the connection's. (templated)
     """
@@ -363,10 +382,14 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         allow_unknown_cost: bool = False,
         cost_estimate: Mapping[str, Any] | str | None = None,
         price_file: str | None = None,
+        reuse_completed: bool = False,
+        reuse_max_age: datetime.timedelta | float | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = [AssetAlias(CUSTOM_MODELS_ALIAS)]
         super().__init__(**kwargs)
         self.max_cost_usd = max_cost_usd
         self.allow_unknown_cost = allow_unknown_cost
@@ -390,6 +413,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             )
         _seconds(timeout, "timeout")
         _seconds(defer_timeout_grace, "defer_timeout_grace")
+        _seconds(reuse_max_age, "reuse_max_age")
+        self.reuse_completed = bool(reuse_completed)
+        self.reuse_max_age = reuse_max_age
         self.base_model = base_model
         self.training_data = training_data
         self.output_s3_uri = output_s3_uri
@@ -428,6 +454,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         # The job this process is responsible for, for on_kill only. execute_complete runs in
         # another process and never reads it.
         self._job_ref: str | None = None
+        # For the OpenLineage methods, which run in the process that ran execute or execute_complete.
+        self._submitted_request: dict[str, Any] | None = None
+        self._lineage_result: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> BedrockFineTuneHook:
@@ -448,6 +477,7 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         """
         from airflow_bedrock_ft.core.naming import (
             TAG_PREFIX,
+            TAG_TRAINING,
             identity_tags,
             job_identity,
             request_digest,
@@ -508,6 +538,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 content_digest=content,
                 reap=bool(self.wait_for_completion and self.stop_on_kill),
             )
+            training = self._training_digest(checked)
+            if training is not None:
+                tags[TAG_TRAINING] = training
             tag_list = [{"key": k, "value": v} for k, v in tags.items()]
             checked["jobTags"] = [*checked.get("jobTags", []), *tag_list]
             token = self.client_request_token or request_token(identity.digest, content)
@@ -517,6 +550,149 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
             raise AirflowFailException(
                 f"{exc}\nNo job was submitted. Fix the arguments of task {ti.task_id!r}."
             ) from exc
+
+    # --- reuse of a completed, identical training -------------------------------------------------
+
+    def _s3_client(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
+
+    def _training_digest(self, request: Mapping[str, Any]) -> str | None:
+        """The training digest of ``request``, or None when its data cannot be fingerprinted.
+
+        Content-addressed data (the prepare step's) is fingerprinted from its keys; other S3
+        data by HeadObject, only when ``reuse_completed`` is on (so that a plain submission
+        makes no S3 request).
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from airflow_bedrock_ft.core.reuse import TrainingDigestError, compute_training_digest
+
+        try:
+            return compute_training_digest(request, self._s3_client() if self.reuse_completed else None)
+        except TrainingDigestError as exc:
+            if self.reuse_completed:
+                self.log.warning(
+                    "Cannot identify the training data, so no earlier job can be reused: %s", exc
+                )
+            return None
+        except (ClientError, BotoCoreError) as exc:  # S3 permissions or availability
+            # Reuse saves a training; not being able to look for one must not stop it.
+            self.log.warning(
+                "Could not read the training data's checksums (%s); training without looking for a "
+                "job to reuse.",
+                exc,
+            )
+            return None
+
+    def find_reusable(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The result of a completed job of an identical training to return instead, or None.
+
+        Never reuses while this task run has a job of its own under its name (a retry re-attaches
+        to it instead).
+        """
+        from airflow_bedrock_ft.core.naming import TAG_TRAINING
+        from airflow_bedrock_ft.core.reuse import find_reusable_job
+        from airflow_bedrock_ft.hooks.bedrock_ft import job_summary
+
+        digest = {t["key"]: t["value"] for t in request.get("jobTags", [])}.get(TAG_TRAINING)
+        if not digest:
+            return None
+        own = self.hook.find_job_by_name(request["jobName"])
+        if own is not None:
+            self.log.info(
+                "This task run already has job %s (%s); not looking for another job to reuse.",
+                own.get("jobArn"),
+                own.get("status"),
+            )
+            return None
+        max_age = _seconds(self.reuse_max_age, "reuse_max_age")
+        search = find_reusable_job(
+            self.hook.client,
+            digest,
+            customization_type=request.get("customizationType"),
+            max_age=None if max_age is None else datetime.timedelta(seconds=max_age),
+        )
+        for model_arn in search.deleted_models:
+            self.log.info(
+                "A completed identical training made %s, which was deleted: not reusing it.", model_arn
+            )
+        if search.job is None:
+            self.log.info(
+                "No completed job of an identical training (digest %s%s) among %d completed jobs; training.",
+                digest[:16],
+                "" if max_age is None else f", created within {datetime.timedelta(seconds=max_age)}",
+                search.examined,
+            )
+            return None
+        summary = job_summary(search.job)
+        self.log.info(
+            "Reusing custom model %s of completed job %s (%s), an identical training (digest %s): "
+            "no new job is submitted.",
+            summary.get("output_model_arn"),
+            summary.get("job_arn"),
+            summary.get("job_name"),
+            digest[:16],
+        )
+        return {**result_from_summary(summary), "reused_from": summary.get("job_arn")}
+
+    def _record_model_event(self, result: Mapping[str, Any]) -> None:
+        """Name the custom model in the outlets' Asset events (an alias gets the model's Asset).
+
+        Reads the running task's context (``get_current_context``); outside a task run (the
+        operator called directly) there are no outlet events to record.
+        """
+        from airflow.sdk import get_current_context
+
+        self._lineage_result = dict(result)
+        model_arn = result.get("custom_model_arn")
+        try:
+            outlet_events = get_current_context().get("outlet_events")
+        except RuntimeError:
+            return
+        if not model_arn or outlet_events is None:
+            return
+        extra = {k: result.get(k) for k in ("job_arn", "custom_model_name", "reused_from") if result.get(k)}
+        for outlet in self.outlets or []:
+            if isinstance(outlet, AssetAlias):
+                outlet_events[outlet].add(Asset(uri=model_arn, name=model_arn), extra=extra)
+            elif isinstance(outlet, Asset):
+                outlet_events[outlet].extra = {"custom_model_arn": model_arn, **extra}
+
+    # --- lineage ------------------------------------------------------------------------------
+
+    def _lineage(self, *, complete: bool) -> Any:
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_bedrock_ft import lineage
+
+        result = (self._lineage_result if complete else None) or {}
+        job_arn = result.get("job_arn") or self._job_ref
+        base = lineage.base_model_arn(self.base_model, job_arn or result.get("custom_model_arn"))
+        facet = lineage.fine_tune_facet(
+            base_model=self.base_model,
+            customization_type=self.customization_type,
+            hyperparameters=self.hyperparameters,
+            request=self._submitted_request,
+            result=result or None,
+            job_ref=self._job_ref,
+        )
+        return OperatorLineage(
+            inputs=lineage.inputs(*lineage.data_locations(self.training_data, self.validation_data), base),
+            outputs=lineage.outputs(result.get("custom_model_arn"), result.get("output_s3_uri")),
+            run_facets={lineage.FINE_TUNE_FACET: facet},
+        )
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage at start: the training and validation data as inputs (needs the provider)."""
+        return self._lineage(complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage at the end: data and base model in, the custom model (by ARN) and the job's
+        output prefix out, and the ``bedrockFineTuneJob`` run facet (job, hyperparameters, losses,
+        reuse, cost estimate). Also used on failure, with what is known then."""
+        return self._lineage(complete=True)
 
     # --- submission -----------------------------------------------------------------------------
 
@@ -718,6 +894,13 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
 
         self.check_cost()
         request = self.build_request(context)
+        self._submitted_request = request
+        if self.reuse_completed:
+            reused = self.find_reusable(request)
+            if reused is not None:
+                context["ti"].xcom_push(key=JOB_ARN_XCOM_KEY, value=reused["job_arn"])
+                self._record_model_event(reused)
+                return reused
         job_arn, existing = self.submit_or_attach(request)
         context["ti"].xcom_push(key=JOB_ARN_XCOM_KEY, value=job_arn)
         self.log.info("Console: %s", console_url(job_arn))
@@ -928,7 +1111,9 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
                 summary.get("training_loss"),
                 summary.get("validation_loss"),
             )
-            return result_from_summary(summary)
+            result = result_from_summary(summary)
+            self._record_model_event(result)
+            return result
         if outcome is Outcome.FAILED:
             if status == JobStatus.STOPPED.value:
                 raise_for_failed(summary, retriable=self.resubmit_stopped)

@@ -110,6 +110,7 @@ class BedrockEvaluateOperator(BaseOperator):
         self.seed = seed
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self._lineage_result: dict[str, Any] | None = None
 
     def _config(self) -> Any:
         from airflow_bedrock_ft.evaluation import EvaluationConfig
@@ -177,7 +178,28 @@ class BedrockEvaluateOperator(BaseOperator):
         except (HoldoutError, EvaluationError, ScorerError) as exc:
             raise AirflowFailException(str(exc)) from None
         self.log.info("Evaluation:\n%s", summary.format_table())
-        return summary.to_dict()
+        result = summary.to_dict()
+        self._lineage_result = result
+        return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the holdout and the evaluated models named by ARN in (a model given by
+        id is not a dataset); the per-example results out; the ``bedrockEvaluation`` run facet
+        with every model's scores and the comparisons. Needs the OpenLineage provider."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_bedrock_ft import lineage
+
+        models = [str(spec).partition("=")[2] if "=" in str(spec) else str(spec)
+                  for spec in [self.model, *_str_list(self.baselines, "baselines")]]
+        run_facets = {}
+        if self._lineage_result:
+            run_facets[lineage.EVALUATION_FACET] = lineage.evaluation_facet(self._lineage_result)
+        return OperatorLineage(
+            inputs=lineage.inputs(*lineage.as_list(self.data), *(m for m in models if m.startswith("arn:"))),
+            outputs=lineage.outputs(self.output_uri) if run_facets else [],
+            run_facets=run_facets,
+        )
 
 
 def _str_list(value: Any, name: str) -> list[str]:

@@ -134,6 +134,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         self.price_file = price_file
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self._lineage_result: dict[str, Any] | None = None
 
     def _s3_client(self) -> Any:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -222,6 +223,7 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         result = {"train_s3_uri": train.uri, "validation_s3_uri": validation_uri, "report": summary,
                   "cost_estimate": cost}
         self._record_asset_events(context, result)
+        self._lineage_result = result
         return result
 
     def _estimate(self, summary: Mapping[str, Any], client: Any, prices: PriceTable) -> dict[str, Any] | None:
@@ -234,6 +236,40 @@ class BedrockFineTunePrepareDataOperator(BaseOperator):
         cost = estimate_from_report(summary, prices=prices, region=region)
         self.log.info("%s", cost.format_text())
         return cost.to_dict()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the raw sources in; the uploaded training and validation data out (with
+        record counts and sizes), and the ``bedrockDatasetPreparation`` run facet. Also used on
+        failure (sources only). Needs the OpenLineage provider."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_bedrock_ft import lineage
+
+        sources = [*lineage.as_list(self.source), *lineage.as_list(self.validation_source)]
+        result = self._lineage_result
+        if result is None:
+            return OperatorLineage(inputs=lineage.inputs(*sources))
+        report = result.get("report") or {}
+        totals = report.get("totals") or {}
+        outputs = []
+        for split, key in (("train", "train_s3_uri"), ("validation", "validation_s3_uri")):
+            if result.get(key):
+                split_totals = totals.get(split) or {}
+                outputs.append(lineage.output_with_statistics(
+                    result[key], records=split_totals.get("records"), size=split_totals.get("bytes")))
+        facet = lineage.BedrockDatasetPreparationRunFacet(
+            model=report.get("model") or self.model,
+            customizationType=report.get("customization_type") or self.customization_type,
+            dataFormat=report.get("data_format"),
+            totals=dict(totals),
+            estimatedTrainingTokens=report.get("estimated_training_tokens"),
+            errors=int(report.get("errors") or 0),
+            warnings=int(report.get("warnings") or 0),
+            costEstimate=result.get("cost_estimate"),
+        )
+        return OperatorLineage(
+            inputs=lineage.inputs(*sources), outputs=outputs, run_facets={lineage.PREPARATION_FACET: facet}
+        )
 
     def _materialize(self, source: Any, train_path: str, fmt: str, client: Any, ratio: float,
                      validation_path: str | None, max_bytes: int | None) -> None:
