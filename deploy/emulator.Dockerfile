@@ -1,0 +1,28 @@
+# The local Bedrock emulator (control plane, runtime, embedded S3) without Airflow.
+#
+#   docker build -f deploy/emulator.Dockerfile -t bedrock-ft-emulator .
+#
+# The package's own dependencies include Airflow (it is a provider), so it is installed with
+# --no-deps, and only what the emulator imports is installed: boto3 (botocore's service
+# models drive validation and the wire protocol) and the "emulator" extra, both read from
+# pyproject.toml so the image cannot drift from it.
+ARG PYTHON_VERSION=3.11
+FROM python:${PYTHON_VERSION}-slim
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY airflow_bedrock_ft ./airflow_bedrock_ft
+RUN python - <<'PY' > /tmp/emulator-requirements.txt
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+deps = [d for d in project["dependencies"] if d.startswith("boto3")]
+print("\n".join(deps + project["optional-dependencies"]["emulator"]))
+PY
+RUN pip install --no-cache-dir -r /tmp/emulator-requirements.txt \
+    && pip install --no-cache-dir --no-deps . \
+    && ! python -c "import airflow" 2>/dev/null \
+    && rm -rf /src
+WORKDIR /state
+USER 65534:65534
+EXPOSE 5055 5056
+ENTRYPOINT ["airflow-bedrock-ft", "emulator"]
+CMD ["--host", "0.0.0.0", "--port", "5055", "--s3-port", "5056", "--state", "/state/emulator.sqlite"]
