@@ -224,7 +224,7 @@ def _ti(c: Any, dag_id: str, run_id: str, task_id: str = "fine_tune") -> dict[st
 
 def _xcom(c: Any, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
     rows = c.query(
-        "SELECT value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t AND key = :k",
+        "SELECT value::text FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t AND key = :k",
         d=dag_id,
         r=run_id,
         t=task_id,
@@ -232,8 +232,7 @@ def _xcom(c: Any, dag_id: str, run_id: str, task_id: str, key: str = "return_val
     )
     if not rows:
         return None
-    value = rows[0][0]
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+    return json.loads(rows[0][0])
 
 
 def _jobs_named(c: Any, name: str) -> list[dict[str, Any]]:
