@@ -143,7 +143,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def _client(c: Any, service: str) -> Any:
     import boto3
 
-    return boto3.client(
+    factory: Any = boto3.client  # the service is chosen at run time
+    return factory(
         service,
         endpoint_url=c.s3_url if service == "s3" else c.emulator_url,
         region_name="us-east-1",
