@@ -13,3 +13,6 @@ ARG AIRFLOW_VERSION
 COPY --chown=airflow:0 . /tmp/airflow-bedrock-ft
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /tmp/airflow-bedrock-ft \
     && rm -rf /tmp/airflow-bedrock-ft
+# The simple auth manager's passwords file lives on a shared volume; a named volume mounted
+# here takes this directory's owner (airflow, group 0) and mode.
+RUN mkdir -p -m 0775 /opt/airflow/auth

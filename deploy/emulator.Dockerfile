@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The local Bedrock emulator (control plane, runtime, embedded S3) without Airflow.
 #
 #   docker build -f deploy/emulator.Dockerfile -t bedrock-ft-emulator .
@@ -20,7 +21,9 @@ PY
 RUN pip install --no-cache-dir -r /tmp/emulator-requirements.txt \
     && pip install --no-cache-dir --no-deps . \
     && ! python -c "import airflow" 2>/dev/null \
-    && rm -rf /src
+    && rm -rf /src \
+    && mkdir /state && chown 65534:65534 /state
+# A named volume mounted here starts with this directory's owner, so the emulator can write.
 WORKDIR /state
 USER 65534:65534
 EXPOSE 5055 5056
