@@ -4,9 +4,8 @@
 #   docker build -f deploy/emulator.Dockerfile -t bedrock-ft-emulator .
 #
 # The package's own dependencies include Airflow (it is a provider), so it is installed with
-# --no-deps, and only what the emulator imports is installed: boto3 (botocore's service
-# models drive validation and the wire protocol) and the "emulator" extra, both read from
-# pyproject.toml so the image cannot drift from it.
+# --no-deps, then exactly pyproject.toml's "emulator" extra, which lists everything the
+# emulator imports (tests/unit/test_compose.py runs a job with nothing else importable).
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim
 WORKDIR /src
@@ -15,8 +14,7 @@ COPY airflow_bedrock_ft ./airflow_bedrock_ft
 RUN python - <<'PY' > /tmp/emulator-requirements.txt
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-deps = [d for d in project["dependencies"] if d.startswith("boto3")]
-print("\n".join(deps + project["optional-dependencies"]["emulator"]))
+print("\n".join(project["optional-dependencies"]["emulator"]))
 PY
 RUN pip install --no-cache-dir -r /tmp/emulator-requirements.txt \
     && pip install --no-cache-dir --no-deps . \
