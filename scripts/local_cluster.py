@@ -532,6 +532,57 @@ def _group_members(pgid: int) -> Iterable[int]:
                 yield int(entry.name)
 
 
+def free_ports(count: int, consecutive: bool = False) -> list[int]:
+    """Ports nobody listens on on 127.0.0.1; ``consecutive`` gives ``count`` adjacent ones."""
+    ports: list[int] = []
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = int(s.getsockname()[1])
+        block = [first + i for i in range(count)] if consecutive else [first]
+        try:
+            for p in block[1:]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        ports += [p for p in block if p not in ports]
+        if len(ports) >= count:
+            return ports[:count]
+    raise RuntimeError("no free ports on 127.0.0.1")
+
+
+def isolated_override(state_dir: Path, dags_folder: Path, extra: Mapping[str, str] | None = None) -> Path:
+    """Write an override env file for a cluster that cannot meet another one on this machine.
+
+    Free ports for the api-server, the emulator, its S3 and the log servers, a database and a
+    Celery queue named after this process, the given DAGs folder, then ``extra``. Returns
+    the file, for :func:`load_settings`.
+    """
+    base = load_env_file(ENV_FILE)
+    api, emu, s3, worker_log = free_ports(4)
+    trigger_log = free_ports(2, consecutive=True)[0]
+    conn = json.loads(base["AIRFLOW_CONN_AWS_DEFAULT"])
+    conn["extra"]["endpoint_url"] = f"http://127.0.0.1:{emu}"
+    conn["extra"]["service_config"]["s3"]["endpoint_url"] = f"http://127.0.0.1:{s3}"
+    db_url = base["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[0] + f"/airflow_cluster_{os.getpid()}"
+    override = {
+        "AIRFLOW__API__PORT": str(api),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"cluster-{os.getpid()}",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
+        "CLUSTER_WORKER_LOG_PORT": str(worker_log),
+        "CLUSTER_TRIGGERER_LOG_PORT_BASE": str(trigger_log),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        **(extra or {}),
+    }
+    path = state_dir / "override.env"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}='{v}'\n" for k, v in override.items()))
+    return path
+
+
 def _state_dir() -> Path:
     return Path(os.environ.get("CLUSTER_STATE_DIR", REPO / ".cluster")).resolve()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import signal
@@ -49,25 +48,6 @@ def _load_cluster_module() -> Any:
 local_cluster = _load_cluster_module()
 
 
-def _free_ports(count: int, consecutive: bool = False) -> list[int]:
-    """Ports nobody listens on; ``consecutive`` gives ``count`` adjacent ones."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = int(s.getsockname()[1])
-        ports = [first + i for i in range(count)] if consecutive else [first]
-        try:
-            for p in ports[1:]:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        if consecutive or count == 1:
-            return ports
-        return [first, *_free_ports(count - 1)]
-    raise RuntimeError("no free ports")
-
-
 def _services_reachable(settings: dict[str, str]) -> str | None:
     """Why PostgreSQL or Redis is not reachable, or None."""
     from sqlalchemy.engine import make_url
@@ -99,27 +79,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     shutil.copy(REPO / "tests" / "system" / "dags" / "e2e_fine_tune.py", dags)
     shutil.copy(REPO / "tests" / "system" / "dags" / "cluster_dags.py", dags)
 
-    api, emu, s3, worker_log = _free_ports(4)
-    trig_log = _free_ports(2, consecutive=True)[0]
-    db_name = f"airflow_cluster_test_{os.getpid()}"
-    conn = json.loads(base["AIRFLOW_CONN_AWS_DEFAULT"])
-    conn["extra"]["endpoint_url"] = f"http://127.0.0.1:{emu}"
-    conn["extra"]["service_config"]["s3"]["endpoint_url"] = f"http://127.0.0.1:{s3}"
-    db_url = base["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[0] + f"/{db_name}"
-    override = {
-        "AIRFLOW__API__PORT": str(api),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"cluster-test-{os.getpid()}",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
-        "CLUSTER_WORKER_LOG_PORT": str(worker_log),
-        "CLUSTER_TRIGGERER_LOG_PORT_BASE": str(trig_log),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "E2E_BUCKET": BUCKET,
-        "BEDROCK_FT_BUCKET": "cluster-pipeline-bucket",
-    }
-    override_file = state / "override.env"
-    override_file.write_text("".join(f"{k}='{v}'\n" for k, v in override.items()))
+    override_file = local_cluster.isolated_override(
+        state, dags, {"E2E_BUCKET": BUCKET, "BEDROCK_FT_BUCKET": "cluster-pipeline-bucket"}
+    )
     c = local_cluster.LocalCluster(local_cluster.load_settings(override_file), state)
     c.drop_database()
     started = time.monotonic()
