@@ -278,6 +278,9 @@ class BedrockGetIncumbentOperator(_RegistryOperator):
         if incumbent is None:
             self.log.info("No custom model holds %s in scope %s.", self.stage, self.scope)
             context["ti"].xcom_push(key="record", value=None)
+            # Airflow stores no XCom for a task that returns None, and pulling a missing XCom
+            # logs an error: store the None, so the tasks that read it see "no incumbent".
+            context["ti"].xcom_push(key="return_value", value=None)
             return None
         self.log.info("%s holds %s in scope %s (promoted %s).",
                       incumbent.model_arn, self.stage, self.scope, incumbent.promoted_at)

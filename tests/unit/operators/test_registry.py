@@ -105,7 +105,10 @@ def test_get_incumbent_returns_the_arn_or_none(found: ModelRecord | None) -> Non
     _registry(op).find_incumbent.return_value = found
     context = _context()
     assert op.execute(context) == (found.model_arn if found else None)  # type: ignore[arg-type]
-    context["ti"].xcom_push.assert_called_once_with(key="record", value=found.to_dict() if found else None)
+    pushed = [c.kwargs for c in context["ti"].xcom_push.call_args_list]
+    assert pushed[0] == {"key": "record", "value": found.to_dict() if found else None}
+    # No incumbent is an explicit None, so the tasks that pull it find a value.
+    assert pushed[1:] == ([] if found else [{"key": "return_value", "value": None}])
 
 
 def test_promote_records_the_candidates_evaluated_means_as_scores() -> None:
