@@ -336,6 +336,18 @@ What to try next:
     BEDROCK_FT_BUCKET and BEDROCK_FT_ROLE_ARN (a role Bedrock assumes to read and write the bucket).""")
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--conf is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"--conf must be a JSON object, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns 0 when the DAG run and its jobs succeeded."""
     parser = argparse.ArgumentParser(prog="airflow-bedrock-ft demo", description=__doc__.split("\n\n")[0])
@@ -346,6 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=0.01,
         help="emulated phase durations as a fraction of real Bedrock's (default 0.01)",
+    )
+    parser.add_argument(
+        "--conf",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help='params of the DAG run as a JSON object, e.g. \'{"epochs": 2}\' (the trigger form\'s values)',
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     parser.add_argument(
@@ -408,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "(seconds since the run started):", flush=True)
             watcher = JobWatcher(bedrock)
             watcher.start()
-            dag_run = dag.test()
+            dag_run = dag.test(run_conf=args.conf)
             watcher.stop()
             ran = time.monotonic() - watcher.started_at
             state = str(getattr(dag_run, "state", "unknown")).rsplit(".", 1)[-1]
