@@ -66,11 +66,12 @@ def test_the_environment_holds_only_deployment_settings() -> None:
         assert names <= allowed, (path.name, names - allowed)
 
 
-def _demo(tmp_path: Path, dag_file: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+def _demo(tmp_path: Path, dag_file: str, dag_id: str, conf: dict[str, Any] | None = None,
+          time_scale: str = "0.001") -> str:
     env = _env(tmp_path)
     env["BEDROCK_FT_POLL_INTERVAL"] = "1"
     args = [sys.executable, "-m", "airflow_bedrock_ft.cli", "demo", "--dag-file", str(DAGS / dag_file),
-            "--dag-id", dag_id, "--time-scale", "0.001", "--plot-dir", str(tmp_path / "plots")]
+            "--dag-id", dag_id, "--time-scale", time_scale, "--plot-dir", str(tmp_path / "plots")]
     if conf:
         args += ["--conf", json.dumps(conf)]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -118,7 +119,8 @@ def test_retraining_cron_promotes_its_first_model_on_the_absolute_gates(tmp_path
 @pytest.mark.e2e
 def test_demo_prints_the_evaluation_the_gate_and_the_promotion(tmp_path: Path) -> None:
     """README's first command: the full pipeline, and what it prints for people."""
-    out = _demo(tmp_path, "fine_tune_pipeline.py", "bedrock_fine_tune_pipeline", {"epochs": 2})
+    # As README runs it: the demo's own time scale and the pipeline's default params.
+    out = _demo(tmp_path, "fine_tune_pipeline.py", "bedrock_fine_tune_pipeline", time_scale="0.01")
     assert set(_tasks(out).values()) == {"success"}, out
     # Progress while the job trains, a line every few seconds.
     progress = [line for line in out.splitlines() if ": InProgress, training" in line]
