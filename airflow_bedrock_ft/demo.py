@@ -366,6 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="JSON",
         help='params of the DAG run as a JSON object, e.g. \'{"epochs": 2}\' (the trigger form\'s values)',
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="run the DAG this many times in a row against the same emulator, e.g. 2 to see the "
+        "second run compared with the model the first one promoted (default 1)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     parser.add_argument(
         "--plot-dir",
@@ -375,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
 
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     dag_file = args.dag_file.resolve()
     if not dag_file.is_file():
         parser.error(f"DAG file not found: {dag_file}")
@@ -427,22 +436,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "(seconds since the run started):", flush=True)
             watcher = JobWatcher(bedrock)
             watcher.start()
-            dag_run = dag.test(run_conf=args.conf)
+            runs: list[tuple[Any, float, dict[str, Any]]] = []
+            for number in range(1, args.runs + 1):
+                if args.runs > 1:
+                    print(f"Run {number} of {args.runs}:", flush=True)
+                run_started = time.monotonic()
+                dag_run = dag.test(run_conf=args.conf)
+                runs.append((dag_run, time.monotonic() - run_started, _run_xcoms(dag_run)))
             watcher.stop()
-            ran = time.monotonic() - watcher.started_at
-            state = str(getattr(dag_run, "state", "unknown")).rsplit(".", 1)[-1]
             jobs_ok = _print_report(emu, watcher, s3, bedrock, args.plot_dir.resolve())
-            xcoms = _run_xcoms(dag_run)
-            _print_evaluation(xcoms)
+            states = []
+            for number, (dag_run, ran, xcoms) in enumerate(runs, 1):
+                if args.runs > 1:
+                    print(f"\n=== Run {number} of {args.runs} ({dag_run.run_id})")
+                _print_evaluation(xcoms)
+                state = str(getattr(dag_run, "state", "unknown")).rsplit(".", 1)[-1]
+                states.append(state)
+                print(f"\nTasks    {_task_states(dag_run)}")
+                print(f"DAG run {state} in {ran:.0f} s (set-up before it {set_up:.0f} s; "
+                      f"total {time.monotonic() - started:.0f} s)")
             left = bedrock.list_custom_model_deployments(maxResults=100).get("modelDeploymentSummaries", [])
             if watcher.deployments or left:
                 print(f"\nDeployments still running after the teardown: {len(left)}")
-            print(f"\nTasks    {_task_states(dag_run)}")
-            print(f"DAG run {state} in {ran:.0f} s (set-up before it {set_up:.0f} s; "
-                  f"total {time.monotonic() - started:.0f} s)")
-            promoted = (_of_shape(xcoms, "model_arn", "scope", "stage", "demoted") or {}).get("model_arn")
+            promoted = None
+            for _, _, xcoms in runs:
+                promotion = _of_shape(xcoms, "model_arn", "scope", "stage", "demoted") or {}
+                promoted = promotion.get("model_arn") or promoted
             _print_next_steps(dag_file, dag.dag_id, promoted)
-            return 0 if jobs_ok and state == "success" else 1
+            return 0 if jobs_ok and all(s == "success" for s in states) else 1
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)

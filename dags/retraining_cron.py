@@ -70,7 +70,7 @@ with DAG(
         "learning_rate": Param(0.0001, type="number", exclusiveMinimum=0,
                                description="Hyperparameter learningRate."),
         "gate_metric": Param("rouge_l", type="string", description="The metric the score gates use."),
-        "max_validation_loss": Param(0.5, type="number", description="Gate: highest acceptable validation loss."),
+        "max_validation_loss": Param(0.8, type="number", description="Gate: highest acceptable validation loss."),
         "min_score": Param(0.5, type="number", description="Gate: lowest acceptable candidate score."),
         "min_improvement": Param(0.02, type="number", minimum=0,
                                  description="Gate: the candidate must beat the incumbent on gate_metric by "

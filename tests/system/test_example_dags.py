@@ -67,13 +67,15 @@ def test_the_environment_holds_only_deployment_settings() -> None:
 
 
 def _demo(tmp_path: Path, dag_file: str, dag_id: str, conf: dict[str, Any] | None = None,
-          time_scale: str = "0.001") -> str:
+          time_scale: str = "0.001", runs: int = 1) -> str:
     env = _env(tmp_path)
     env["BEDROCK_FT_POLL_INTERVAL"] = "1"
     args = [sys.executable, "-m", "airflow_bedrock_ft.cli", "demo", "--dag-file", str(DAGS / dag_file),
             "--dag-id", dag_id, "--time-scale", time_scale, "--plot-dir", str(tmp_path / "plots")]
     if conf:
         args += ["--conf", json.dumps(conf)]
+    if runs > 1:
+        args += ["--runs", str(runs)]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done.stdout
@@ -105,14 +107,29 @@ def test_example_dag_runs_its_jobs_to_completion(
 
 
 @pytest.mark.e2e
-def test_retraining_cron_promotes_its_first_model_on_the_absolute_gates(tmp_path: Path) -> None:
-    """No incumbent yet: the candidate is evaluated alone, passes the absolute gates and is promoted."""
-    out = _demo(tmp_path, "retraining_cron.py", "bedrock_retraining_cron")
-    assert out.count("Status   Completed") == 1, out
-    tasks = _tasks(out)
-    assert set(tasks.values()) == {"success"}, tasks
-    assert "Quality gate passed" in out and "beats" not in out.split("Quality gate", 1)[1].split("\n\n")[0]
-    assert "Promoted arn:aws:bedrock:" in out and "no model held the stage before" in out
+def test_retraining_cron_promotes_first_then_only_a_significant_improvement(tmp_path: Path) -> None:
+    """Run 1 (no incumbent) promotes on the absolute gates; run 2, a model trained the same way,
+    is compared with run 1's model from the registry, is not better by the margin, and is not
+    promoted: the run succeeds, the incumbent stays, both deployments are torn down."""
+    out = _demo(tmp_path, "retraining_cron.py", "bedrock_retraining_cron", {"min_improvement": 0.1},
+                runs=2)
+    assert out.count("Status   Completed") == 2, out
+    first, second = out.split("=== Run 1 of 2", 1)[1].split("=== Run 2 of 2", 1)
+    first_tasks, second_tasks = _tasks(first), _tasks(second)
+    assert set(first_tasks.values()) == {"success"}, first_tasks
+    assert "Quality gate passed" in first and "incumbent" not in first.split("Quality gate", 1)[1].split("\n\n")[0]
+    promoted = re.search(r"Promoted (arn:\S+)", first).group(1)  # type: ignore[union-attr]
+    assert "no model held the stage before" in first
+
+    # Run 2: the incumbent is run 1's model, found from its tags, deployed and compared.
+    assert re.search(rf"incumbent: {re.escape(promoted)}; 140/140 answered|incumbent: {re.escape(promoted)}", second)
+    assert "candidate - incumbent" in second
+    assert "Quality gate failed: no promotion" in second
+    assert "FAIL  candidate - incumbent on rouge_l" in second and "Not promoted." in second
+    assert second_tasks["promote"] == "skipped", second_tasks
+    assert {k: v for k, v in second_tasks.items() if k != "promote"} == {
+        k: "success" for k in second_tasks if k != "promote"}, second_tasks
+    assert "DAG run success" in second
     assert "Deployments still running after the teardown: 0" in out
 
 
