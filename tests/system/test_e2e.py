@@ -128,7 +128,7 @@ def test_pipeline_runs_end_to_end_through_the_triggerer(
 
 
 def test_watch_external_job_waits_for_a_job_submitted_elsewhere_and_evaluates_it(
-    airflow_deployment: AirflowDeployment, e2e_emulator: Any
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any, tmp_path: Any
 ) -> None:
     import uuid
 
@@ -147,9 +147,11 @@ def test_watch_external_job_waits_for_a_job_submitted_elsewhere_and_evaluates_it
         outputDataConfig={"s3Uri": f"s3://{E2E_BUCKET}/external-output/"},
         hyperParameters={"epochCount": "2"},
     )["jobArn"]
+    holdout = tmp_path / "holdout.jsonl"
+    holdout.write_text("".join((DEMO / "validation.jsonl").read_text().splitlines(keepends=True)[:40]))
     airflow_deployment.trigger(dag_id, "e2e-watch", {
         "job": name,
-        "holdout": str(DEMO / "validation.jsonl"),
+        "holdout": str(holdout),
         "baselines": ["base=meta.llama3-1-8b-instruct-v1:0:128k"],
         "metrics": ["token_f1", "rouge_l"],
     })
@@ -162,7 +164,7 @@ def test_watch_external_job_waits_for_a_job_submitted_elsewhere_and_evaluates_it
     job = _job(e2e_emulator, job_arn)
     assert waited["job_arn"] == job_arn and waited["custom_model_arn"] == job["outputModelArn"]
     summary = airflow_deployment.xcom(dag_id, "e2e-watch", "evaluate")
-    assert summary["metrics"] == ["token_f1", "rouge_l"] and summary["examples"] == 140
+    assert summary["metrics"] == ["token_f1", "rouge_l"] and summary["examples"] == 40
     candidate, base = summary["models"]
     assert candidate["invoked_as"] == airflow_deployment.xcom(dag_id, "e2e-watch", "deploy")
     assert base["invoked_as"] == "meta.llama3-1-8b-instruct-v1:0"
