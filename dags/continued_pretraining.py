@@ -5,9 +5,9 @@ create_bucket -> prepare_data (text -> {"input": ...}) -> pretrain -> report
 The raw data has no input/output pairs, so the prepare step builds each record from a
 template over the source's fields. Titan Text G1 models accept CONTINUED_PRE_TRAINING.
 
-Settings from the environment: ``BEDROCK_FT_BUCKET``, ``BEDROCK_FT_ROLE_ARN``,
-``BEDROCK_FT_CPT_BASE_MODEL`` (default ``amazon.titan-text-express-v1:0:8k``),
-``BEDROCK_FT_SOURCE`` (default: the demo data), ``BEDROCK_FT_POLL_INTERVAL``.
+The base model, data, template and hyperparameters are DAG params (the UI's trigger form
+shows them); the environment keeps only deployment settings: ``BEDROCK_FT_BUCKET``,
+``BEDROCK_FT_ROLE_ARN``, ``BEDROCK_FT_POLL_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 import airflow_bedrock_ft
 from airflow_bedrock_ft.operators.bedrock_ft import BedrockFineTuneCreateJobOperator
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 DEMO_DATA = Path(airflow_bedrock_ft.__file__).parent / "data" / "demo"
 BUCKET = os.environ.get("BEDROCK_FT_BUCKET", "bedrock-ft-demo")
 ROLE_ARN = os.environ.get("BEDROCK_FT_ROLE_ARN", "arn:aws:iam::123456789012:role/BedrockFineTuneDemo")
-BASE_MODEL = os.environ.get("BEDROCK_FT_CPT_BASE_MODEL", "amazon.titan-text-express-v1:0:8k")
-SOURCE = os.environ.get("BEDROCK_FT_SOURCE", str(DEMO_DATA / "train.jsonl"))
 POLL_INTERVAL = float(os.environ.get("BEDROCK_FT_POLL_INTERVAL", "60"))
 
 with DAG(
@@ -41,29 +39,41 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["bedrock", "continued-pre-training", "example"],
+    params={
+        "base_model": Param("amazon.titan-text-express-v1:0:8k", type="string",
+                            description="Base model (a Titan Text G1 model accepts CONTINUED_PRE_TRAINING)."),
+        "source": Param(str(DEMO_DATA / "train.jsonl"), type="string",
+                        description="Raw unlabeled data: local path or s3:// file, folder or prefix."),
+        "template": Param("{prompt} {completion}", type="string",
+                          description="How each record's text is built from the source's fields."),
+        "epochs": Param(1, type="integer", minimum=1, description="Hyperparameter epochCount."),
+        "learning_rate": Param(0.00001, type="number", exclusiveMinimum=0,
+                               description="Hyperparameter learningRate."),
+    },
 ) as dag:
     create_bucket = S3CreateBucketOperator(task_id="create_bucket", bucket_name=BUCKET)
 
     prepare_data = BedrockFineTunePrepareDataOperator(
         task_id="prepare_data",
-        source=SOURCE,
+        source="{{ params.source }}",
         input_format="jsonl",
-        model=BASE_MODEL,
+        model="{{ params.base_model }}",
         customization_type="CONTINUED_PRE_TRAINING",
-        template={"input": "{prompt} {completion}"},
+        template={"input": "{{ params.template }}"},
         validation_ratio=0.1,
         output_s3_uri=f"s3://{BUCKET}/datasets/cpt",
     )
 
     pretrain = BedrockFineTuneCreateJobOperator(
         task_id="pretrain",
-        base_model=BASE_MODEL,
+        base_model="{{ params.base_model }}",
         customization_type="CONTINUED_PRE_TRAINING",
         training_data="{{ ti.xcom_pull(task_ids='prepare_data')['train_s3_uri'] }}",
         validation_data="{{ ti.xcom_pull(task_ids='prepare_data')['validation_s3_uri'] }}",
         output_s3_uri=f"s3://{BUCKET}/cpt-output/",
         role_arn=ROLE_ARN,
-        hyperparameters={"epochCount": 1, "batchSize": 1, "learningRate": 0.00001},
+        hyperparameters={"epochCount": "{{ params.epochs }}", "batchSize": 1,
+                         "learningRate": "{{ params.learning_rate }}"},
         poll_interval=POLL_INTERVAL,
     )
 

@@ -508,7 +508,10 @@ class BedrockFineTuneCreateJobOperator(BaseOperator):
         customization_type = self.customization_type
         config: dict[str, Any] = dict(self.customization_config or {})
         if self.teacher_model:
-            config.update(distillation_config(self.teacher_model, self.max_response_length_for_inference))
+            max_len: Any = self.max_response_length_for_inference
+            if isinstance(max_len, str) and max_len.strip().isdigit():
+                max_len = int(max_len)  # rendered from a template such as "{{ params.max_length }}"
+            config.update(distillation_config(self.teacher_model, max_len))
             customization_type = customization_type or "DISTILLATION"
         if self.rft_lambda_arn:
             config.update(rft_config(self.rft_lambda_arn, self.rft_hyperparameters))

@@ -96,8 +96,9 @@ class BedrockEvaluateOperator(BaseOperator):
         super().__init__(**kwargs)
         self.model = model
         self.data = data
-        self.baselines = list(baselines) if not isinstance(baselines, str) else baselines
-        self.metrics = list(metrics) if not isinstance(metrics, str) else metrics
+        # A template or an XComArg (another task's output) is resolved when the task runs.
+        self.baselines = list(baselines) if isinstance(baselines, (list, tuple)) else baselines
+        self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else metrics
         self.concurrency = concurrency
         self.rate = rate
         self.output_uri = output_uri

@@ -110,6 +110,9 @@ class BedrockPromoteModelOperator(_RegistryOperator):
     :param scope: the use case the model serves, e.g. ``support-bot``. (templated)
     :param stage: the stage to take; default ``production``. (templated)
     :param scores: metric name -> score, recorded with the promotion (a dict, or its JSON). (templated)
+    :param evaluation: an evaluation summary (``BedrockEvaluateOperator``'s XCom, or its JSON):
+        the candidate's mean of every metric is recorded as its score; ``scores`` wins where
+        both name a metric. (templated)
     :param source_job_arn: the job that trained the model; default the model's own ``jobArn``. (templated)
     :param record: further record fields (lower-case names), written to tags. (templated)
     :param aws_conn_id: Airflow AWS connection; its ``endpoint_url`` is honoured.
@@ -117,9 +120,9 @@ class BedrockPromoteModelOperator(_RegistryOperator):
     """
 
     template_fields: Sequence[str] = (
-        "custom_model_arn", "scope", "stage", "scores", "source_job_arn", "record",
+        "custom_model_arn", "scope", "stage", "scores", "evaluation", "source_job_arn", "record",
     )
-    template_fields_renderers = {"scores": "json", "record": "json"}
+    template_fields_renderers = {"scores": "json", "evaluation": "json", "record": "json"}
     ui_color = "#d8f3dc"
 
     def __init__(
@@ -129,6 +132,7 @@ class BedrockPromoteModelOperator(_RegistryOperator):
         scope: str,
         stage: str = "production",
         scores: Mapping[str, Any] | str | None = None,
+        evaluation: Mapping[str, Any] | str | None = None,
         source_job_arn: str | None = None,
         record: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -140,6 +144,7 @@ class BedrockPromoteModelOperator(_RegistryOperator):
         self.scope = scope
         self.stage = stage
         self.scores = scores
+        self.evaluation = evaluation
         self.source_job_arn = source_job_arn
         self.record = record
 
@@ -153,10 +158,33 @@ class BedrockPromoteModelOperator(_RegistryOperator):
                     f"scores must be a mapping or its JSON, got {self.scores!r}: {exc}"
                 ) from None
         if scores is None:
-            return {}
+            scores = {}
         if not isinstance(scores, Mapping):
             raise ValueError(f"scores must be a mapping of metric name to score, got {scores!r}")
-        return dict(scores)
+        return {**self._evaluated_scores(), **scores}
+
+    def _evaluated_scores(self) -> dict[str, float]:
+        """The candidate's metric means from ``evaluation`` (the first model of the summary)."""
+        summary: Any = self.evaluation
+        if isinstance(summary, str):
+            if not summary.strip() or summary.strip() == "None":
+                return {}
+            try:
+                summary = json.loads(summary)
+            except ValueError as exc:
+                raise ValueError(f"evaluation must be an evaluation summary or its JSON: {exc}") from None
+        if not summary:
+            return {}
+        models = summary.get("models") if isinstance(summary, Mapping) else None
+        if not models or not isinstance(models[0], Mapping):
+            raise ValueError("evaluation must be an evaluation summary with a 'models' list, "
+                             f"got {str(summary)[:120]!r}")
+        out: dict[str, float] = {}
+        for name, estimate in (models[0].get("metrics") or {}).items():
+            mean = estimate.get("mean") if isinstance(estimate, Mapping) else None
+            if isinstance(mean, (int, float)) and not isinstance(mean, bool):
+                out[str(name)] = round(float(mean), 4)
+        return out
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -250,6 +278,9 @@ class BedrockGetIncumbentOperator(_RegistryOperator):
         if incumbent is None:
             self.log.info("No custom model holds %s in scope %s.", self.stage, self.scope)
             context["ti"].xcom_push(key="record", value=None)
+            # Airflow stores no XCom for a task that returns None, and pulling a missing XCom
+            # logs an error: store the None, so the tasks that read it see "no incumbent".
+            context["ti"].xcom_push(key="return_value", value=None)
             return None
         self.log.info("%s holds %s in scope %s (promoted %s).",
                       incumbent.model_arn, self.stage, self.scope, incumbent.promoted_at)

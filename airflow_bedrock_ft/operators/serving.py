@@ -192,11 +192,17 @@ class _CreateServingOperator(_ServingOperator):
     """Create a serving resource for a model, idempotently, and wait until it serves."""
 
     def __init__(
-        self, *, delete_on_failure: bool = True, idempotency_namespace: str | None = None, **kwargs: Any
+        self,
+        *,
+        delete_on_failure: bool = True,
+        idempotency_namespace: str | None = None,
+        skip_without_model: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.delete_on_failure = delete_on_failure
         self.idempotency_namespace = idempotency_namespace
+        self.skip_without_model = skip_without_model
 
     # Subclasses: the create call, and how to read a Get response.
     def _create(self, name: str, token: str, tags: dict[str, str]) -> str:
@@ -228,13 +234,18 @@ class _CreateServingOperator(_ServingOperator):
     def _explicit_name(self) -> str | None:
         raise NotImplementedError
 
-    def execute(self, context: Context) -> str:
+    def execute(self, context: Context) -> str | None:
         from botocore.exceptions import ClientError
 
         from airflow_bedrock_ft.core.retry import error_code
 
         model = self._target_model()
         if _absent(model):
+            if not self.skip_without_model:
+                # Airflow requires ALL_SUCCESS after a setup task, so a skip would skip them too.
+                self.log.info("No model to serve (got %r); nothing to create.", model)
+                context["ti"].xcom_push(key=RESOURCE_ARN_KEY, value=None)
+                return None
             raise AirflowSkipException(f"No model to serve (got {model!r}); nothing to create.")
         name, token, tags = self._names(context)
         existing = None
@@ -322,7 +333,8 @@ class BedrockCreateCustomModelDeploymentOperator(_CreateServingOperator):
     an error. The ARN is pushed to XCom under ``resource_arn`` as soon as the deployment
     exists, and is the return value once it is ``Active``. A ``Failed`` deployment, a wait that
     times out and a kill during the wait delete the deployment (``delete_on_failure``).
-    Without a model (``model_arn`` None, e.g. no incumbent yet) the task is skipped.
+    Without a model (``model_arn`` None, e.g. no incumbent yet) the task is skipped, or with
+    ``skip_without_model=False`` succeeds and returns None.
 
     .. seealso::
         https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateCustomModelDeployment.html
@@ -338,6 +350,9 @@ class BedrockCreateCustomModelDeploymentOperator(_CreateServingOperator):
     :param wait_timeout: seconds before giving up the wait (default one hour).
     :param delete_on_failure: delete the deployment when it fails, times out or the task is killed.
     :param idempotency_namespace: mixed into the derived name and token.
+    :param skip_without_model: without a model, skip the task (True, default); False succeeds
+        with None instead, so that the tasks after this setup (which Airflow requires to
+        follow it with ``ALL_SUCCESS``) still run, e.g. an optional incumbent.
     :param aws_conn_id: the Airflow AWS connection.
     :param region_name: AWS region; default from the connection.
     """

@@ -40,6 +40,7 @@ def airflow_deployment(
     dags = home / "dags"
     dags.mkdir()
     shutil.copy(REPO / "dags" / "fine_tune_pipeline.py", dags)
+    shutil.copy(REPO / "dags" / "watch_external_job.py", dags)
     shutil.copy(Path(__file__).parent / "dags" / "e2e_fine_tune.py", dags)
     s3 = e2e_emulator.client("s3")
     if E2E_BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:

@@ -55,34 +55,123 @@ def _job_of_run(emulator: Any, run_id: str, deployment: AirflowDeployment) -> di
     return summaries[0]
 
 
+def _deployments_of(emulator: Any, model_arn: str) -> list[dict[str, Any]]:
+    bedrock = emulator.client("bedrock")
+    found = bedrock.list_custom_model_deployments(maxResults=100)["modelDeploymentSummaries"]
+    return [d for d in found if d.get("modelArn") == model_arn]
+
+
 def test_pipeline_runs_end_to_end_through_the_triggerer(
     airflow_deployment: AirflowDeployment, e2e_emulator: Any
 ) -> None:
     dag_id = "bedrock_fine_tune_pipeline"
     airflow_deployment.wait_for_dag(dag_id)
-    airflow_deployment.trigger(dag_id, "e2e-pipeline")
+    airflow_deployment.trigger(dag_id, "e2e-pipeline", {"epochs": 3})
     # The wait must happen in the triggerer, not on a worker.
     airflow_deployment.wait_for_task_state(
         dag_id, "e2e-pipeline", "fine_tune", {"deferred", "success"}, timeout=180
     )
-    state = airflow_deployment.wait_for_run(dag_id, "e2e-pipeline", timeout=300)
+    state = airflow_deployment.wait_for_run(dag_id, "e2e-pipeline", timeout=480)
     assert state == "success", airflow_deployment.diagnostics()
     trigger_log = airflow_deployment.trigger_log(dag_id, "e2e-pipeline", "fine_tune")
     assert "BedrockFineTuneJobCompletedTrigger" in trigger_log, "the wait did not run in the triggerer"
 
-    result = airflow_deployment.xcom(dag_id, "e2e-pipeline", "fine_tune")
+    def xcom(task_id: str, key: str = "return_value") -> Any:
+        return airflow_deployment.xcom(dag_id, "e2e-pipeline", task_id, key)
+
+    result = xcom("fine_tune")
     assert result["status"] == "Completed"
     job = _job(e2e_emulator, result["job_arn"])
-    assert job["outputModelArn"] == result["custom_model_arn"]
+    model_arn = result["custom_model_arn"]
+    assert job["outputModelArn"] == model_arn
     assert result["training_loss"] == pytest.approx(job["trainingMetrics"]["trainingLoss"])
-    metrics = airflow_deployment.xcom(dag_id, "e2e-pipeline", "report_metrics")
+    metrics = xcom("report_metrics")
     assert len(metrics["per_epoch"]) == 3
     losses = [row["training_loss"] for row in metrics["per_epoch"]]
     assert losses == sorted(losses, reverse=True), "training loss must fall epoch by epoch"
     # One definition of the final training loss: the job's figure is our summary's.
     assert metrics["figures"]["final_training_loss"] == pytest.approx(job["trainingMetrics"]["trainingLoss"])
     assert metrics["plot_uri"].endswith("/loss_curves.png")
-    assert airflow_deployment.xcom(dag_id, "e2e-pipeline", "quality_gate") == result["custom_model_arn"]
+
+    # No incumbent in a fresh registry: nothing else was deployed or compared.
+    assert xcom("get_incumbent") is None
+    assert xcom("deploy_incumbent", "resource_arn") is None
+    deployment_arn = xcom("deploy_candidate")
+    assert deployment_arn == xcom("deploy_candidate", "resource_arn")
+    assert "trigger" in airflow_deployment.trigger_log(dag_id, "e2e-pipeline", "deploy_candidate").lower()
+
+    # The evaluation: the candidate through its deployment, the base model by its on-demand id.
+    summary = xcom("evaluate")
+    assert summary["examples"] == 140
+    candidate, base = summary["models"]
+    assert (candidate["label"], candidate["invoked_as"]) == ("candidate", deployment_arn)
+    assert (base["label"], base["invoked_as"]) == ("base", "meta.llama3-1-8b-instruct-v1:0")
+    assert candidate["failed"] == base["failed"] == 0
+    rouge = next(c for c in summary["comparisons"] if c["baseline"] == "base" and c["metric"] == "rouge_l")
+    assert rouge["significant"] and rouge["difference"]["low"] > 0.1
+
+    decision = xcom("quality_gate")
+    assert decision["passed"] is True and all(r["passed"] for r in decision["results"])
+    assert {r["gate"] for r in decision["results"]} >= {"max_validation_loss", "min_metric", "beats_baseline"}
+
+    # Promoted, with the evaluated scores, and found again from the tags alone.
+    promotion = xcom("promote")
+    assert promotion["model_arn"] == model_arn and promotion["stage"] == "production"
+    assert promotion["scores"]["rouge_l"] == pytest.approx(candidate["metrics"]["rouge_l"]["mean"], abs=1e-4)
+    from airflow_bedrock_ft.core.registry import ModelRegistry
+
+    incumbent = ModelRegistry(e2e_emulator.client("bedrock")).find_incumbent("bedrock-fine-tune-pipeline")
+    assert incumbent is not None and incumbent.model_arn == model_arn and incumbent.run_id == "e2e-pipeline"
+
+    # Torn down: nothing of this run is still deployed.
+    assert airflow_deployment.task_state(dag_id, "e2e-pipeline", "undeploy_candidate") == "success"
+    assert _deployments_of(e2e_emulator, model_arn) == []
+
+
+def test_watch_external_job_waits_for_a_job_submitted_elsewhere_and_evaluates_it(
+    airflow_deployment: AirflowDeployment, e2e_emulator: Any, tmp_path: Any
+) -> None:
+    import uuid
+
+    from .conftest import DEMO, E2E_BUCKET
+
+    dag_id = "bedrock_watch_external_job"
+    airflow_deployment.wait_for_dag(dag_id)
+    name = f"external-{uuid.uuid4().hex[:8]}"
+    job_arn = e2e_emulator.client("bedrock").create_model_customization_job(
+        jobName=name,
+        customModelName=f"{name}-model",
+        roleArn="arn:aws:iam::123456789012:role/BedrockFineTuneDemo",
+        baseModelIdentifier="meta.llama3-1-8b-instruct-v1:0:128k",
+        trainingDataConfig={"s3Uri": f"s3://{E2E_BUCKET}/data/train.jsonl"},
+        validationDataConfig={"validators": [{"s3Uri": f"s3://{E2E_BUCKET}/data/validation.jsonl"}]},
+        outputDataConfig={"s3Uri": f"s3://{E2E_BUCKET}/external-output/"},
+        hyperParameters={"epochCount": "2"},
+    )["jobArn"]
+    holdout = tmp_path / "holdout.jsonl"
+    holdout.write_text("".join((DEMO / "validation.jsonl").read_text().splitlines(keepends=True)[:40]))
+    airflow_deployment.trigger(dag_id, "e2e-watch", {
+        "job": name,
+        "holdout": str(holdout),
+        "baselines": ["base=meta.llama3-1-8b-instruct-v1:0:128k"],
+        "metrics": ["token_f1", "rouge_l"],
+    })
+    # The sensor waits in the triggerer while the job trains.
+    airflow_deployment.wait_for_task_state(dag_id, "e2e-watch", "wait_for_job", {"deferred"}, timeout=120)
+    state = airflow_deployment.wait_for_run(dag_id, "e2e-watch", timeout=300)
+    assert state == "success", airflow_deployment.diagnostics()
+
+    waited = airflow_deployment.xcom(dag_id, "e2e-watch", "wait_for_job")
+    job = _job(e2e_emulator, job_arn)
+    assert waited["job_arn"] == job_arn and waited["custom_model_arn"] == job["outputModelArn"]
+    summary = airflow_deployment.xcom(dag_id, "e2e-watch", "evaluate")
+    assert summary["metrics"] == ["token_f1", "rouge_l"] and summary["examples"] == 40
+    candidate, base = summary["models"]
+    assert candidate["invoked_as"] == airflow_deployment.xcom(dag_id, "e2e-watch", "deploy")
+    assert base["invoked_as"] == "meta.llama3-1-8b-instruct-v1:0"
+    assert candidate["metrics"]["rouge_l"]["mean"] > base["metrics"]["rouge_l"]["mean"]
+    assert airflow_deployment.task_state(dag_id, "e2e-watch", "undeploy") == "success"
+    assert _deployments_of(e2e_emulator, job["outputModelArn"]) == []
 
 
 def test_triggerer_restart_resumes_polling_and_never_stops_the_job(

@@ -226,11 +226,13 @@ def test_all_fields_and_conveniences_reach_the_request(bedrock: FakeBedrock, con
     assert request["validationDataConfig"] == {"validators": [{"s3Uri": "s3://bucket-a/val.jsonl"}]}
 
 
-def test_distillation_convenience(bedrock: FakeBedrock, context: dict[str, Any]) -> None:
+@pytest.mark.parametrize("max_length", [1000, "1000"])
+def test_distillation_convenience(bedrock: FakeBedrock, context: dict[str, Any], max_length: Any) -> None:
+    """The response length may come from a template ("{{ params.max_response_length }}" renders "1000")."""
     op = _operator(
         bedrock,
         teacher_model="amazon.nova-pro-v1:0",
-        max_response_length_for_inference=1000,
+        max_response_length_for_inference=max_length,
         wait_for_completion=False,
     )
     op.execute(context)  # type: ignore[arg-type]

@@ -74,3 +74,19 @@ def test_evaluate_rejects_bad_settings_before_any_request(kwargs: dict, message:
     op = BedrockEvaluateOperator(task_id="e", model="amazon.nova-micro-v1:0", data="h.jsonl", **kwargs)
     with pytest.raises(AirflowFailException, match=message):
         op.execute({})  # type: ignore[arg-type]
+
+
+def test_baselines_and_metrics_may_come_from_another_task() -> None:
+    """An XComArg (a planning task's output) is kept for the run to resolve, not iterated at parse time."""
+    from airflow.sdk import DAG, task
+
+    with DAG("plan_then_evaluate", schedule=None):
+        @task(multiple_outputs=True)
+        def plan() -> dict[str, list[str]]:
+            return {"baselines": ["base=amazon.nova-micro-v1:0:128k"], "metrics": ["rouge_l"]}
+
+        planned = plan()
+        op = BedrockEvaluateOperator(task_id="evaluate", model="m", data="d.jsonl",
+                                     baselines=planned["baselines"], metrics=planned["metrics"])
+    assert op.baselines == planned["baselines"] and op.metrics == planned["metrics"]
+    assert "plan" in op.upstream_task_ids

@@ -105,4 +105,32 @@ def test_get_incumbent_returns_the_arn_or_none(found: ModelRecord | None) -> Non
     _registry(op).find_incumbent.return_value = found
     context = _context()
     assert op.execute(context) == (found.model_arn if found else None)  # type: ignore[arg-type]
-    context["ti"].xcom_push.assert_called_once_with(key="record", value=found.to_dict() if found else None)
+    pushed = [c.kwargs for c in context["ti"].xcom_push.call_args_list]
+    assert pushed[0] == {"key": "record", "value": found.to_dict() if found else None}
+    # No incumbent is an explicit None, so the tasks that pull it find a value.
+    assert pushed[1:] == ([] if found else [{"key": "return_value", "value": None}])
+
+
+def test_promote_records_the_candidates_evaluated_means_as_scores() -> None:
+    summary = {"models": [
+        {"label": "candidate", "metrics": {"rouge_l": {"mean": 0.812345, "low": 0.7, "high": 0.9},
+                                           "chrf": {"mean": None}}},
+        {"label": "base", "metrics": {"rouge_l": {"mean": 0.1}}},
+    ]}
+    import json
+
+    op = BedrockPromoteModelOperator(task_id="p", custom_model_arn=B, scope="support",
+                                     evaluation=json.dumps(summary), scores={"chrf": 55.0})
+    registry = _registry(op)
+    registry.promote.return_value = PromotionResult(ModelRecord(B, "support", "production"), None)
+    op.execute(_context())  # type: ignore[arg-type]
+    record = registry.promote.call_args.kwargs["record"]
+    # The candidate's means (not a baseline's), rounded; an explicit score wins.
+    assert record["scores"] == {"rouge_l": 0.8123, "chrf": 55.0}
+
+
+def test_promote_rejects_an_evaluation_that_is_not_a_summary() -> None:
+    op = BedrockPromoteModelOperator(task_id="p", custom_model_arn=B, scope="support", evaluation={"x": 1})
+    _registry(op)
+    with pytest.raises(ValueError, match="'models' list"):
+        op.execute(_context())  # type: ignore[arg-type]
