@@ -274,6 +274,17 @@ class TaggedIdentity:
         return again.digest == self.identity_digest
 
 
+def resource_tags(client: Any, resource_arn: str) -> dict[str, str]:
+    """ListTagsForResource of a Bedrock job, custom model or other resource, as a dict.
+
+    :param client: a boto3 ``bedrock`` client.
+    :param resource_arn: the resource's ARN.
+    :raises ClientError: as the call raises it (``ResourceNotFoundException`` and others).
+    """
+    response = client.list_tags_for_resource(resourceARN=resource_arn)
+    return {tag["key"]: tag["value"] for tag in response.get("tags", [])}
+
+
 def identity_from_tags(tags: Mapping[str, str] | list[Mapping[str, str]]) -> TaggedIdentity | None:
     """Read :func:`identity_tags` back; None when the job carries none of them.
 

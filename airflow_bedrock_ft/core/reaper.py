@@ -39,6 +39,7 @@ from airflow_bedrock_ft.core.naming import (
     TAG_TASK_ID,
     TaggedIdentity,
     identity_from_tags,
+    resource_tags,
 )
 from airflow_bedrock_ft.core.retry import error_code
 from airflow_bedrock_ft.core.states import JobStatus
@@ -351,10 +352,9 @@ def job_tags(client: Any, job_arn: str) -> dict[str, str] | BaseException:
     :param job_arn: the job's ARN.
     """
     try:
-        response = client.list_tags_for_resource(resourceARN=job_arn)
+        return resource_tags(client, job_arn)
     except (ClientError, BotoCoreError) as exc:
         return exc
-    return {tag["key"]: tag["value"] for tag in response.get("tags", [])}
 
 
 def reap(

@@ -40,6 +40,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_bedrock_ft.core.naming import resource_tags
+from airflow_bedrock_ft.core.retry import error_code
+
 __all__ = [
     "PREVIOUS",
     "ROLLED_BACK",
@@ -326,13 +329,6 @@ class RollbackResult:
         return {**self.record.to_dict(), "rolled_back_model_arn": self.rolled_back_model_arn}
 
 
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        return (response.get("Error") or {}).get("Code")
-    return None
-
-
 class ModelRegistry:
     """Promote, find and roll back custom models by scope and stage, in tags alone.
 
@@ -353,12 +349,11 @@ class ModelRegistry:
         :raises RegistryError: when the model does not exist.
         """
         try:
-            response = self.client.list_tags_for_resource(resourceARN=model_arn)
+            return resource_tags(self.client, model_arn)
         except Exception as exc:
-            if _error_code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 raise RegistryError(f"custom model {model_arn} does not exist") from exc
             raise
-        return {t["key"]: t["value"] for t in response.get("tags", [])}
 
     def record(self, model_arn: str) -> ModelRecord | None:
         """The registry record of one model, or None when it has none."""
@@ -428,7 +423,7 @@ class ModelRegistry:
         try:
             return dict(self.client.get_custom_model(modelIdentifier=model))
         except Exception as exc:
-            if _error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
+            if error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
                 raise RegistryError(f"custom model {model} does not exist: {exc}") from exc
             raise
 

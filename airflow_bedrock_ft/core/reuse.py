@@ -37,7 +37,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_bedrock_ft.core.naming import TAG_TRAINING
+from airflow_bedrock_ft.core.naming import TAG_TRAINING, resource_tags
+from airflow_bedrock_ft.core.retry import error_code
 from airflow_bedrock_ft.core.s3 import split_s3_uri
 
 _SCHEME = "airflow-bedrock-ft/training/v1"
@@ -49,13 +50,6 @@ _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFoundException"}
 
 class TrainingDigestError(ValueError):
     """The training data cannot be fingerprinted (a URI that is not S3, an empty folder)."""
-
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if not isinstance(response, Mapping):
-        return ""
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def content_addressed_sha256(uri: str) -> str | None:
@@ -84,7 +78,7 @@ def fingerprint_s3_uri(uri: str, s3_client: Any | None) -> str:
         try:
             head = s3_client.head_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            if _error_code(exc) not in _NOT_FOUND:
+            if error_code(exc) not in _NOT_FOUND:
                 raise
         else:
             meta = {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
@@ -215,12 +209,12 @@ def find_reusable_job(
                 continue
             search.examined += 1
             try:
-                tags = client.list_tags_for_resource(resourceARN=summary["jobArn"]).get("tags", [])
+                tags = resource_tags(client, summary["jobArn"])
             except Exception as exc:
-                if _error_code(exc) in _NOT_FOUND:
+                if error_code(exc) in _NOT_FOUND:
                     continue
                 raise
-            if {t["key"]: t["value"] for t in tags}.get(TAG_TRAINING) != digest:
+            if tags.get(TAG_TRAINING) != digest:
                 continue
             job = client.get_model_customization_job(jobIdentifier=summary["jobArn"])
             job.pop("ResponseMetadata", None)
@@ -230,7 +224,7 @@ def find_reusable_job(
             try:
                 client.get_custom_model(modelIdentifier=model_arn)
             except Exception as exc:
-                if _error_code(exc) in _NOT_FOUND:
+                if error_code(exc) in _NOT_FOUND:
                     search.deleted_models.append(str(model_arn))
                     continue
                 raise

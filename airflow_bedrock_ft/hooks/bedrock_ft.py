@@ -262,8 +262,9 @@ class BedrockFineTuneHook(AwsBaseHook):
 
         :param resource_arn: the resource's ARN.
         """
-        response = self.client.list_tags_for_resource(resourceARN=resource_arn)
-        return {tag["key"]: tag["value"] for tag in response.get("tags", [])}
+        from airflow_bedrock_ft.core.naming import resource_tags
+
+        return resource_tags(self.client, resource_arn)
 
     def iter_job_summaries(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Yield ListModelCustomizationJobs summaries, following pagination.
