@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_bedrock_ft.core.cost import PriceTable, usd
-from airflow_bedrock_ft.core.naming import identity_from_tags
+from airflow_bedrock_ft.core.naming import identity_from_tags, resource_tags
 from airflow_bedrock_ft.core.registry import STAGE, decode_tags
 from airflow_bedrock_ft.core.retry import error_code
 
@@ -77,14 +77,10 @@ class ModelDecision:
         return line
 
 
-def _pages(call: Callable[..., Mapping[str, Any]], key: str) -> Iterator[Mapping[str, Any]]:
-    token: str | None = None
-    while True:
-        page = call(**({"nextToken": token} if token else {}))
+def _pages(client: Any, operation: str, key: str) -> Iterator[Mapping[str, Any]]:
+    """Every item of a list operation, through botocore's paginator."""
+    for page in client.get_paginator(operation).paginate():
         yield from page.get(key) or []
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def in_use_models(client: Any) -> dict[str, list[str]]:
@@ -93,10 +89,10 @@ def in_use_models(client: Any) -> dict[str, list[str]]:
     :raises ClientError: or :class:`BotoCoreError` when a listing fails.
     """
     users: dict[str, list[str]] = {}
-    for d in _pages(client.list_custom_model_deployments, "modelDeploymentSummaries"):
+    for d in _pages(client, "list_custom_model_deployments", "modelDeploymentSummaries"):
         if d.get("modelArn"):
             users.setdefault(d["modelArn"], []).append(str(d.get("customModelDeploymentArn")))
-    for p in _pages(client.list_provisioned_model_throughputs, "provisionedModelSummaries"):
+    for p in _pages(client, "list_provisioned_model_throughputs", "provisionedModelSummaries"):
         for key in ("modelArn", "desiredModelArn", "foreignModelArn"):
             arn = p.get(key)
             if arn and str(p.get("provisionedModelArn")) not in users.get(arn, []):
@@ -113,10 +109,6 @@ def _aware(value: Any) -> datetime.datetime | None:
     if not isinstance(value, datetime.datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-
-
-def _tags(client: Any, arn: str) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in client.list_tags_for_resource(resourceARN=arn).get("tags", [])}
 
 
 def _why(exc: BaseException) -> str:
@@ -151,7 +143,7 @@ def _decide(
     if not job_arn:
         return keep("it names no customization job (imported or copied): not trained by this plugin")
     try:
-        job_tags = _tags(client, job_arn)
+        job_tags = resource_tags(client, job_arn)
     except (ClientError, BotoCoreError) as exc:
         return keep(f"reading the tags of its job {job_arn} failed ({_why(exc)}): cannot tell who trained it")
     identity = identity_from_tags(job_tags)
@@ -161,7 +153,7 @@ def _decide(
         return keep("its job's identity tags are incomplete or do not hash to their digest: "
                     "cannot prove this plugin trained it")
     try:
-        fields = decode_tags(_tags(client, arn))
+        fields = decode_tags(resource_tags(client, arn))
     except (ClientError, BotoCoreError) as exc:
         return keep(f"reading its tags failed ({_why(exc)}): cannot prove it is not promoted")
     except ValueError as exc:
@@ -230,7 +222,7 @@ def cleanup_models(
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     region = region or getattr(getattr(client, "meta", None), "region_name", None)
-    summaries = list(_pages(client.list_custom_models, "modelSummaries"))
+    summaries = list(_pages(client, "list_custom_models", "modelSummaries"))
     try:
         users = in_use_models(client)
         listing_error = None
