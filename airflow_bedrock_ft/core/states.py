@@ -213,3 +213,35 @@ def classify_resource(kind: str | ResourceKind, status: str) -> Outcome:
             f"Unknown {resource_kind(kind).value.replace('_', ' ')} status {status!r}; "
             f"known: {', '.join(str(s.value) for s in enum_cls)}"
         ) from None
+
+
+def judge_resource(
+    kind: str | ResourceKind, doc: Mapping[str, Any] | None, wait_for: str, subject: str
+) -> tuple[str, str, str] | None:
+    """Whether a wait on a serving resource is over, given its latest Get answer.
+
+    Shared by the resource trigger and the blocking wait of the serving operators.
+
+    :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+    :param doc: the Get response, or None for ``ResourceNotFoundException``.
+    :param wait_for: ``"ready"`` or ``"deleted"``.
+    :param subject: the resource, for messages (``"Custom model deployment arn:..."``).
+    :returns: ``(status, reason, message)`` of the event that ends the wait, or None to go on.
+    :raises UnknownStatusError: for a status outside the kind's table.
+    """
+    if doc is None:
+        if wait_for == "deleted":
+            return "success", "deleted", f"{subject} is deleted."
+        return "error", "not_found", f"{subject} does not exist (ResourceNotFoundException)."
+    status = doc.get("status") or ""
+    outcome = classify_resource(kind, status)
+    if wait_for == "deleted":
+        return None  # still there, whatever its (known) status
+    if outcome is Outcome.SUCCEEDED:
+        return "success", "ready", f"{subject} is {status}."
+    if outcome is Outcome.FAILED:
+        message = f"{subject} ended with status {status}."
+        if doc.get("failureMessage"):
+            message += f" Bedrock's failureMessage: {doc['failureMessage']}"
+        return "error", "failed", message
+    return None

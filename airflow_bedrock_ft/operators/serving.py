@@ -112,35 +112,29 @@ class _ServingOperator(BaseOperator):
         return self._blocking_wait(identifier, wait_for, timeout_at)
 
     def _blocking_wait(self, identifier: str, wait_for: str, timeout_at: float | None) -> dict[str, Any]:
-        """The same decisions as the trigger, in the worker (``deferrable=False``)."""
+        """The trigger's decisions (:func:`~airflow_bedrock_ft.core.states.judge_resource`) and
+        bookkeeping (:class:`~airflow_bedrock_ft.core.retry.PollTracker`), in the worker
+        (``deferrable=False``)."""
         from botocore.exceptions import ClientError
 
-        from airflow_bedrock_ft.core.retry import error_code, is_transient_error, transient_delay
-        from airflow_bedrock_ft.core.states import Outcome, classify_resource
+        from airflow_bedrock_ft.core.retry import PollTracker, error_code, is_transient_error
+        from airflow_bedrock_ft.core.states import judge_resource
 
-        failures = 0
-        attempts = 0
+        subject = f"{self.noun} {identifier}"
+        tracker = PollTracker(self.poll_interval, self.max_attempts)
         while True:
             try:
                 doc: dict[str, Any] | None = self.hook.get_resource(self.kind, identifier)
-            except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
+            except Exception as exc:
+                if isinstance(exc, ClientError) and error_code(exc) == "ResourceNotFoundException":
                     doc = None
                 elif is_transient_error(exc):
-                    failures += 1
-                    time.sleep(transient_delay(self.poll_interval, failures))
+                    time.sleep(tracker.transient_error())
                     continue
                 else:
                     raise
-            except Exception as exc:
-                if not is_transient_error(exc):
-                    raise
-                failures += 1
-                time.sleep(transient_delay(self.poll_interval, failures))
-                continue
-            failures = 0
-            attempts += 1
             status = None if doc is None else doc.get("status")
+            tracker.answered(status)
             event = {
                 "kind": self.kind,
                 "identifier": identifier,
@@ -148,44 +142,17 @@ class _ServingOperator(BaseOperator):
                 "resource_arn": identifier,
                 "failure_message": (doc or {}).get("failureMessage"),
             }
-            if doc is None:
-                if wait_for == "deleted":
-                    return {
-                        **event,
-                        "status": "success",
-                        "reason": "deleted",
-                        "message": f"{self.noun} {identifier} is deleted.",
-                    }
-                return {
-                    **event,
-                    "status": "error",
-                    "reason": "not_found",
-                    "message": f"{self.noun} {identifier} does not exist.",
-                }
-            if wait_for == "ready":
-                outcome = classify_resource(self.kind, str(status))
-                if outcome is Outcome.SUCCEEDED:
-                    return {
-                        **event,
-                        "status": "success",
-                        "reason": "ready",
-                        "message": f"{self.noun} {identifier} is {status}.",
-                    }
-                if outcome is Outcome.FAILED:
-                    message = f"{self.noun} {identifier} ended with status {status}."
-                    if doc.get("failureMessage"):
-                        message += f" Bedrock's failureMessage: {doc['failureMessage']}"
-                    return {**event, "status": "error", "reason": "failed", "message": message}
-            if (timeout_at is not None and time.time() >= timeout_at) or (
-                self.max_attempts is not None and attempts >= self.max_attempts
-            ):
+            verdict = judge_resource(self.kind, doc, wait_for, subject)
+            if verdict is not None:
+                return {**event, "status": verdict[0], "reason": verdict[1], "message": verdict[2]}
+            if (timeout_at is not None and time.time() >= timeout_at) or tracker.out_of_attempts:
                 return {
                     **event,
                     "status": "timeout",
                     "reason": "timeout",
-                    "message": f"Gave up waiting for {self.noun} {identifier} (last status {status}).",
+                    "message": f"Gave up waiting for {subject} (last status {status}).",
                 }
-            time.sleep(self.poll_interval)
+            time.sleep(tracker.next_delay())
 
 
 class _CreateServingOperator(_ServingOperator):

@@ -23,7 +23,7 @@ from airflow_bedrock_ft.core.states import (
     ResourceKind,
     UnknownStatusError,
     classify,
-    classify_resource,
+    judge_resource,
     phase_summary,
     resource_kind,
 )
@@ -593,22 +593,7 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
             raise
 
     def _judge(self, doc: dict[str, Any] | None) -> tuple[str, str, str] | None:
-        if doc is None:
-            if self.wait_for == "deleted":
-                return "success", "deleted", f"{self.subject} is deleted."
-            return "error", "not_found", f"{self.subject} does not exist (ResourceNotFoundException)."
-        status = doc.get("status") or ""
-        outcome = classify_resource(self.kind, status)
-        if self.wait_for == "deleted":
-            return None  # still there, whatever its status
-        if outcome is Outcome.SUCCEEDED:
-            return "success", "ready", f"{self.subject} is {status}."
-        if outcome is Outcome.FAILED:
-            message = f"{self.subject} ended with status {status}."
-            if doc.get("failureMessage"):
-                message += f" Bedrock's failureMessage: {doc['failureMessage']}"
-            return "error", "failed", message
-        return None
+        return judge_resource(self.kind, doc, self.wait_for, self.subject)
 
     def _payload(self, doc: dict[str, Any] | None) -> dict[str, Any]:
         doc = doc or {}
