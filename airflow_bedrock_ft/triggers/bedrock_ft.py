@@ -13,7 +13,7 @@ import contextlib
 import datetime
 import importlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -197,6 +197,20 @@ class BedrockPollingTrigger(BaseTrigger):
             self.log.warning("Could not read the state of task %s.", ti.task_id, exc_info=True)
             return None
         return count > 0
+
+    async def _shielded(self, work: Coroutine[Any, Any, None], failure: str) -> None:
+        """Run ``work`` (what ``on_kill`` does) as a task of its own that the triggerer's repeated
+        cancellation cannot interrupt half way; an error it raises is logged with ``failure``."""
+        task = asyncio.ensure_future(work)
+        _BACKGROUND.add(task)
+
+        def done(finished: asyncio.Future[None]) -> None:
+            _BACKGROUND.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.log.warning("%s", failure, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        await asyncio.shield(task)
 
     async def _fetch(self, hook: BedrockFineTuneHook) -> dict[str, Any] | None:
         """One poll: the resource's Get response, or None when "not found" is an answer."""
@@ -459,15 +473,7 @@ class BedrockFineTuneJobCompletedTrigger(BedrockPollingTrigger):
         check and the stop therefore run as a task of their own that such a cancellation does
         not interrupt.
         """
-        task = asyncio.ensure_future(self._stop_if_killed())
-        _BACKGROUND.add(task)
-        task.add_done_callback(self._stop_done)
-        await asyncio.shield(task)
-
-    def _stop_done(self, task: asyncio.Future[None]) -> None:
-        _BACKGROUND.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.warning("Could not stop job %s.", self.job_arn, exc_info=task.exception())
+        await self._shielded(self._stop_if_killed(), f"Could not stop job {self.job_arn}.")
 
     async def _stop_if_killed(self) -> None:
         if not self.stop_on_kill:
@@ -621,10 +627,7 @@ class BedrockResourceReadyTrigger(BedrockPollingTrigger):
         """
         if not self.delete_on_kill:
             return
-        task = asyncio.ensure_future(self._delete_if_killed())
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
-        await asyncio.shield(task)
+        await self._shielded(self._delete_if_killed(), f"Could not delete {self.subject}.")
 
     async def _delete_if_killed(self) -> None:
         ended = await self._task_ended()
