@@ -89,3 +89,28 @@ def wait_for(
 def phase(job: dict[str, Any], name: str) -> str:
     """Status of one phase (``validation``, ``dataProcessing``, ``training``)."""
     return str(job["statusDetails"][f"{name}Details"]["status"])
+
+
+def run_deferred_trigger(deferred: Any) -> dict[str, Any]:
+    """Do what the triggerer does with a ``TaskDeferred``: rebuild the trigger from its
+    serialized kwargs, run it to its one event and return the event's payload."""
+    import asyncio
+
+    from airflow.sdk.module_loading import import_string
+    from airflow.sdk.serde import deserialize, serialize
+
+    from airflow_bedrock_ft.hooks.bedrock_ft import close_shared_async_clients
+
+    classpath, kwargs = deferred.trigger.serialize()
+    trigger = import_string(classpath)(**deserialize(serialize(kwargs)))
+
+    async def collect() -> list[Any]:
+        try:
+            return [event async for event in trigger.run()]
+        finally:
+            await close_shared_async_clients()
+
+    events = asyncio.run(collect())
+    assert len(events) == 1
+    return dict(events[0].payload)
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -12,14 +11,11 @@ from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from airflow_bedrock_ft.exceptions import JobFailedError
-from airflow_bedrock_ft.hooks.bedrock_ft import close_shared_async_clients
 from airflow_bedrock_ft.operators.bedrock_ft import BedrockFineTuneCreateJobOperator
 
-from .helpers import NO_RETRY, NOVA, ROLE, phase, wait_for
+from .helpers import NO_RETRY, NOVA, ROLE, phase, run_deferred_trigger, wait_for
 
 FAILURE = "Encountered an internal error when processing the request."
 
@@ -47,22 +43,6 @@ def _operator(bucket: str, aws_conn: str, **kwargs: Any) -> BedrockFineTuneCreat
     return BedrockFineTuneCreateJobOperator(**args)
 
 
-def _run_trigger(deferred: TaskDeferred) -> dict[str, Any]:
-    """Do what the triggerer does: rebuild the trigger from serialized kwargs and run it."""
-    classpath, kwargs = deferred.trigger.serialize()
-    trigger = import_string(classpath)(**deserialize(serialize(kwargs)))
-
-    async def collect() -> list[Any]:
-        try:
-            return [event async for event in trigger.run()]
-        finally:
-            await close_shared_async_clients()
-
-    events = asyncio.run(collect())
-    assert len(events) == 1
-    return events[0].payload
-
-
 def test_blocking_run_to_completed(
     emulator: Any, bucket: str, aws_conn: str, context: dict[str, Any]
 ) -> None:
@@ -80,7 +60,7 @@ def test_deferred_run_through_trigger_to_completed(
 ) -> None:
     with pytest.raises(TaskDeferred) as info:
         _operator(bucket, aws_conn, deferrable=True).execute(context)  # type: ignore[arg-type]
-    event = _run_trigger(info.value)
+    event = run_deferred_trigger(info.value)
     assert event["status"] == "success"
     # execute_complete runs in another process: a fresh operator instance.
     result = _operator(bucket, aws_conn, deferrable=True).execute_complete(context, event)  # type: ignore[arg-type]
@@ -101,7 +81,7 @@ def test_failed_job_reports_failure_message_verbatim_on_both_paths(
     other_run = {"ti": mock.Mock(dag_id="tune_dag", task_id="tune", run_id="other", map_index=-1)}
     with pytest.raises(TaskDeferred) as info:
         _operator(bucket, aws_conn, deferrable=True).execute(other_run)  # type: ignore[arg-type]
-    event = _run_trigger(info.value)
+    event = run_deferred_trigger(info.value)
     assert event["failure_message"] == FAILURE
     with pytest.raises(JobFailedError) as deferred:
         _operator(bucket, aws_conn, deferrable=True).execute_complete(other_run, event)  # type: ignore[arg-type]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
-from airflow.sdk.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from airflow_bedrock_ft.exceptions import JobFailedError
-from airflow_bedrock_ft.hooks.bedrock_ft import close_shared_async_clients
 from airflow_bedrock_ft.sensors.bedrock_ft import BedrockFineTuneJobCompletedSensor
 
-from .helpers import NO_RETRY, phase, wait_for
+from .helpers import NO_RETRY, phase, run_deferred_trigger, wait_for
 
 FAILURE = "Amazon S3 perms missing (PutObject): Could not validate PutObject permissions"
 
@@ -35,16 +31,7 @@ def _sensor(job: str, aws_conn: str, **kwargs: Any) -> BedrockFineTuneJobComplet
 def _deferred_result(sensor: BedrockFineTuneJobCompletedSensor, context: dict[str, Any]) -> Any:
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context)  # type: ignore[arg-type]
-    classpath, kwargs = info.value.trigger.serialize()
-    trigger = import_string(classpath)(**deserialize(serialize(kwargs)))
-
-    async def collect() -> list[Any]:
-        try:
-            return [event.payload async for event in trigger.run()]
-        finally:
-            await close_shared_async_clients()
-
-    (event,) = asyncio.run(collect())
+    event = run_deferred_trigger(info.value)
     return sensor.resume_execution(info.value.method_name, {"event": event}, context)  # type: ignore[arg-type]
 
 

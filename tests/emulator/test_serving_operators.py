@@ -11,8 +11,6 @@ from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
-from airflow.sdk.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from airflow_bedrock_ft.hooks.bedrock_ft import close_shared_async_clients
 from airflow_bedrock_ft.operators.serving import (
@@ -24,7 +22,7 @@ from airflow_bedrock_ft.operators.serving import (
 )
 from airflow_bedrock_ft.triggers.bedrock_ft import BedrockResourceReadyTrigger
 
-from .helpers import wait_for
+from .helpers import run_deferred_trigger, wait_for
 
 
 @pytest.fixture
@@ -48,22 +46,6 @@ def _pushed(context: dict[str, Any]) -> dict[str, Any]:
     return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
 
-def _run_trigger(deferred: TaskDeferred) -> dict[str, Any]:
-    """Do what the triggerer does: rebuild the trigger from its serialized kwargs and run it."""
-    classpath, kwargs = deferred.trigger.serialize()
-    trigger = import_string(classpath)(**deserialize(serialize(kwargs)))
-
-    async def collect() -> list[Any]:
-        try:
-            return [event async for event in trigger.run()]
-        finally:
-            await close_shared_async_clients()
-
-    events = asyncio.run(collect())
-    assert len(events) == 1
-    return events[0].payload
-
-
 def _deployments(bedrock: Any) -> list[dict[str, Any]]:
     return bedrock.list_custom_model_deployments()["modelDeploymentSummaries"]
 
@@ -77,7 +59,7 @@ def test_deploy_deferred_then_teardown_deferred(emulator, bedrock, model_arn, aw
         deploy.execute(context)  # type: ignore[arg-type]
     arn = _pushed(context)[RESOURCE_ARN_KEY]
     assert [d["status"] for d in _deployments(bedrock)] == ["Creating"]
-    event = _run_trigger(deferred.value)
+    event = run_deferred_trigger(deferred.value)
     assert (event["status"], event["reason"], event["resource_status"]) == ("success", "ready", "Active")
     assert deploy.execute_complete(context, event) == arn  # type: ignore[arg-type]
     # The deployment serves the model.
@@ -98,7 +80,7 @@ def test_deploy_deferred_then_teardown_deferred(emulator, bedrock, model_arn, aw
     )
     with pytest.raises(TaskDeferred) as deferred:
         undeploy.execute(context)  # type: ignore[arg-type]
-    event = _run_trigger(deferred.value)
+    event = run_deferred_trigger(deferred.value)
     assert (event["status"], event["reason"]) == ("success", "deleted")
     assert undeploy.execute_complete(context, event) == arn  # type: ignore[arg-type]
     assert _deployments(bedrock) == []
@@ -132,7 +114,7 @@ def test_a_wait_that_times_out_deletes_what_it_created(emulator, bedrock, model_
     )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)  # type: ignore[arg-type]
-    event = _run_trigger(deferred.value)
+    event = run_deferred_trigger(deferred.value)
     assert event["status"] == "timeout"
     with pytest.raises(AirflowException, match="was deleted"):
         op.execute_complete(context, event)  # type: ignore[arg-type]
