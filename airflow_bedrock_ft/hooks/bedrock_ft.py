@@ -578,6 +578,16 @@ class BedrockFineTuneHook(AwsBaseHook):
             return self.get_deployment(identifier)
         return self.get_provisioned_throughput(identifier)
 
+    def delete_resource(self, kind: str | ResourceKind, identifier: str) -> bool:
+        """Delete a serving resource of ``kind``; False when there was no such resource.
+
+        :param kind: ``"deployment"`` or ``"provisioned_throughput"``.
+        :param identifier: its ARN or name.
+        """
+        if resource_kind(kind) is ResourceKind.DEPLOYMENT:
+            return self.delete_deployment(identifier)
+        return self.delete_provisioned_throughput(identifier)
+
     async def aget_resource(self, kind: str | ResourceKind, identifier: str) -> dict[str, Any]:
         """The Get response of a serving resource of ``kind``, without blocking the loop.
 

@@ -253,9 +253,7 @@ class _CreateServingOperator(_ServingOperator):
     _arn_field: ClassVar[str]
 
     def _delete(self, identifier: str) -> bool:
-        if self.kind == "deployment":
-            return self.hook.delete_deployment(identifier)
-        return self.hook.delete_provisioned_throughput(identifier)
+        return self.hook.delete_resource(self.kind, identifier)
 
     def _wait_gone(self, identifier: str) -> None:
         event = self._blocking_wait(identifier, "deleted", time.time() + (self.wait_timeout or 3600.0))
@@ -440,10 +438,7 @@ class _DeleteServingOperator(_ServingOperator):
             self.log.info("No %s to delete (got %r).", self.noun.lower(), ident)
             return None
         assert ident is not None
-        if self.kind == "deployment":
-            existed = self.hook.delete_deployment(ident)
-        else:
-            existed = self.hook.delete_provisioned_throughput(ident)
+        existed = self.hook.delete_resource(self.kind, ident)
         if not existed:
             self.log.info("%s %s does not exist (already deleted).", self.noun, ident)
             return ident
